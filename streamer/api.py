@@ -1,0 +1,169 @@
+"""The library's front door: run an export into a sink, or iterate its records.
+
+Three shapes for three kinds of callers:
+
+* ``await streamer.run(source, sink)`` for pipelines with a sink;
+* ``async for record in streamer.stream(source)`` (or :func:`stream_urls`) for
+  streaming consumers — use ``async with`` around it for deterministic
+  cleanup when you may stop early;
+* ``streamer.run_sync(source, sink)`` for workers that are not async.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+import anyio
+
+from streamer.engine.config import StreamConfig
+from streamer.engine.runner import CheckpointHook, run_export
+from streamer.engine.stats import RunStats
+from streamer.providers.base import Source
+from streamer.providers.urls import UrlSource
+from streamer.records import Batch, Checkpoint, Compression, Format, Record
+from streamer.sinks.base import Sink
+
+
+def _config(config: StreamConfig | None, options: dict[str, Any]) -> StreamConfig:
+    if config is not None and options:
+        raise TypeError("pass either config= or individual options, not both")
+    return config or StreamConfig(**options)
+
+
+async def run(
+    source: Source,
+    sink: Sink,
+    *,
+    config: StreamConfig | None = None,
+    session: aiohttp.ClientSession | None = None,
+    checkpoints: Mapping[str, Checkpoint] | None = None,
+    on_checkpoint: CheckpointHook | None = None,
+    **options: Any,
+) -> RunStats:
+    """Stream every record of ``source`` into ``sink``; return the run's counters."""
+    return await run_export(
+        source,
+        sink,
+        config=_config(config, options),
+        session=session,
+        checkpoints=checkpoints,
+        on_checkpoint=on_checkpoint,
+    )
+
+
+def run_sync(source: Source, sink: Sink, **kwargs: Any) -> RunStats:
+    """:func:`run` for code that is not async: runs its own event loop and
+    returns when the export is done (or raises its error)."""
+    return asyncio.run(run(source, sink, **kwargs))
+
+
+class RecordStream:
+    """Async iterator of records (and of batches via :meth:`batches`).
+
+    The engine runs in a background task that is started by the first
+    ``__anext__`` and torn down — responses, session and tasks — by
+    :meth:`aclose`, by leaving ``async with``, or when the iteration ends.
+    """
+
+    def __init__(self, source: Source, config: StreamConfig, session: aiohttp.ClientSession | None) -> None:
+        self.source = source
+        self.config = config
+        self.stats = RunStats()
+        self._session = session
+        self._records: AsyncIterator[Record] | None = None
+
+    # -- async iteration over records
+
+    def __aiter__(self) -> RecordStream:
+        return self
+
+    async def __anext__(self) -> Record:
+        if self._records is None:
+            self._records = self._iter_records()
+        return await self._records.__anext__()
+
+    async def _iter_records(self) -> AsyncIterator[Record]:
+        async for batch in self.batches():
+            for record in batch.records:
+                yield record
+
+    async def batches(self) -> AsyncIterator[Batch]:
+        """The batches themselves (with checkpoints), for consumers that work per batch."""
+        send, recv = anyio.create_memory_object_stream[Batch](1)
+
+        class _ChannelSink:
+            async def open(self) -> None:
+                return None
+
+            async def write(self, batch: Batch) -> None:
+                await send.send(batch)
+
+            async def close(self, error: BaseException | None) -> None:
+                send.close()
+
+        task = asyncio.ensure_future(
+            run_export(
+                self.source, _ChannelSink(), config=self.config, session=self._session, stats=self.stats
+            )
+        )
+        try:
+            async with recv:
+                async for batch in recv:
+                    if batch.records:
+                        yield batch
+            await task
+        finally:
+            if not task.done():
+                task.cancel()
+            with anyio.CancelScope(shield=True):
+                await asyncio.gather(task, return_exceptions=True)
+
+    # -- cleanup
+
+    async def aclose(self) -> None:
+        if self._records is not None:
+            await self._records.aclose()  # type: ignore[attr-defined]
+
+    async def __aenter__(self) -> RecordStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def stream(
+    source: Source,
+    *,
+    config: StreamConfig | None = None,
+    session: aiohttp.ClientSession | None = None,
+    **options: Any,
+) -> RecordStream:
+    """``async for record in stream(source)``: every record, as it arrives."""
+    return RecordStream(source, _config(config, options), session)
+
+
+def stream_urls(
+    urls: Iterable[str],
+    *,
+    format: Format = "jsonl",
+    compression: Compression = "auto",
+    config: StreamConfig | None = None,
+    session: aiohttp.ClientSession | None = None,
+    **options: Any,
+) -> RecordStream:
+    """``async for record in stream_urls([...])``: records of plain URLs."""
+    return stream(
+        UrlSource(urls, format=format, compression=compression),
+        config=config,
+        session=session,
+        **options,
+    )

@@ -1,0 +1,49 @@
+"""Incremental gunzip for ``.jsonl.gz`` files and ``Content-Encoding: gzip``.
+
+Handles multi-member files (``cat a.gz b.gz``, or one member per block as
+many exporters write them) through ``unused_data``, caps each output piece so
+a small, highly compressed chunk cannot balloon memory, and reports a file
+that ends inside a member instead of silently losing its tail.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+
+GZIP_MAGIC = b"\x1f\x8b"
+MAX_PIECE = 1 << 20
+
+
+class GunzipStream:
+    """Decompresses a gzip byte stream fed chunk by chunk."""
+
+    __slots__ = ("_inflate", "_started", "_mid_member")
+
+    def __init__(self) -> None:
+        self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._started = False
+        self._mid_member = False
+
+    def feed(self, chunk: bytes) -> Iterator[bytes]:
+        """Decompressed pieces (each at most 1 MiB) of ``chunk``."""
+        data = chunk
+        while data:
+            self._started = True
+            self._mid_member = True
+            piece = self._inflate.decompress(data, MAX_PIECE)
+            if piece:
+                yield piece
+            data = self._inflate.unconsumed_tail
+            if self._inflate.eof:
+                self._mid_member = False
+                rest = self._inflate.unused_data
+                self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                data = rest + data if data else rest
+                if data.strip(b"\x00") == b"":  # trailing zero padding after the last member
+                    data = b""
+
+    @property
+    def truncated(self) -> bool:
+        """True when the stream stopped inside a gzip member."""
+        return self._mid_member

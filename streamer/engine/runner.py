@@ -1,0 +1,190 @@
+"""Run an export: parts → bounded channels → one sink, under one task group.
+
+Unordered mode: every part task sends its batches into one shared channel of
+``queue_batches``.  Ordered mode: each part has its own channel of
+``prefetch_batches`` and the sink drains them in part order, so later parts
+download ahead only until their channel is full.  Either way the only
+buffers are bounded channels and aiohttp's per-socket buffer, so a slow sink
+stalls ``send`` → stalls reading → aiohttp pauses the transport → TCP flow
+control stops the server: memory stays flat whatever the export size.
+
+Every task lives in the run's task group; an error anywhere cancels the rest,
+closes every response and the session, and re-raises the first real error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+
+import aiohttp
+import anyio
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+
+from streamer.decoding.badlines import BadLines
+from streamer.engine.config import StreamConfig
+from streamer.engine.download import PartDownload
+from streamer.engine.stats import RunStats
+from streamer.http.session import open_session
+from streamer.providers.base import Source
+from streamer.records import Batch, Checkpoint, Part
+from streamer.sinks.base import Sink
+
+log = logging.getLogger("streamer.engine")
+
+CheckpointHook = Callable[[Checkpoint], Awaitable[None] | None]
+
+
+async def run_export(
+    source: Source,
+    sink: Sink,
+    *,
+    config: StreamConfig | None = None,
+    session: aiohttp.ClientSession | None = None,
+    checkpoints: Mapping[str, Checkpoint] | None = None,
+    on_checkpoint: CheckpointHook | None = None,
+    stats: RunStats | None = None,
+) -> RunStats:
+    """Stream every part of ``source`` into ``sink``; return the run's counters.
+
+    ``checkpoints`` (by part key) resume parts where an earlier run stopped;
+    finished parts are skipped.  ``on_checkpoint`` is called after each batch
+    the sink accepted, with the position it reached.
+    """
+    config = config or StreamConfig()
+    stats = stats or RunStats()
+    run = _Run(source, sink, config, stats, dict(checkpoints or {}), on_checkpoint)
+    async with contextlib.AsyncExitStack() as stack:
+        if session is None:
+            session = await stack.enter_async_context(open_session(config.http))
+        await sink.open()
+        error: BaseException | None = None
+        try:
+            await run.execute(session)
+        except BaseException as exc:
+            error = _first_error(exc)
+            if error is exc:
+                raise
+            raise error from error.__cause__
+        finally:
+            stats.finished = time.monotonic()
+            stats.skipped_lines = run.bad_lines.skipped
+            with anyio.CancelScope(shield=True):
+                await sink.close(error)
+    return stats
+
+
+class _Run:
+    def __init__(
+        self,
+        source: Source,
+        sink: Sink,
+        config: StreamConfig,
+        stats: RunStats,
+        checkpoints: dict[str, Checkpoint],
+        on_checkpoint: CheckpointHook | None,
+    ) -> None:
+        self.source = source
+        self.sink = sink
+        self.config = config
+        self.stats = stats
+        self.checkpoints = checkpoints
+        self.on_checkpoint = on_checkpoint
+        self.bad_lines = BadLines(config.bad_lines, config.dead_letter)
+
+    async def execute(self, session: aiohttp.ClientSession) -> None:
+        async with anyio.create_task_group() as tg:
+            if self.config.ordered:
+                order_send, order_recv = anyio.create_memory_object_stream[
+                    ObjectReceiveStream[Batch]
+                ](self.config.concurrency)
+                tg.start_soon(self._produce_ordered, session, order_send)
+                await self._consume_ordered(order_recv)
+            else:
+                send, recv = anyio.create_memory_object_stream[Batch](self.config.queue_batches)
+                tg.start_soon(self._produce_unordered, session, send)
+                await self._consume(recv)
+
+    # --------------------------------------------------------------- producing
+
+    async def _parts(self, session: aiohttp.ClientSession) -> AsyncIterator[tuple[Part, Checkpoint | None]]:
+        async with contextlib.aclosing(self.source.parts(session)) as parts:
+            async for part in parts:
+                start = self.checkpoints.get(part.info.key)
+                if start is not None and start.done:
+                    log.info("%s: already delivered in an earlier run", part.info.describe())
+                    self.stats.part(part.info.key, part.info.describe(), part.size).done = True
+                    continue
+                yield part, start
+
+    async def _produce_unordered(
+        self, session: aiohttp.ClientSession, send: ObjectSendStream[Batch]
+    ) -> None:
+        limiter = anyio.Semaphore(self.config.concurrency)
+        async with send, anyio.create_task_group() as tg:
+            async for part, start in self._parts(session):
+                await limiter.acquire()
+                tg.start_soon(self._download, session, part, start, send.clone(), limiter)
+
+    async def _produce_ordered(
+        self,
+        session: aiohttp.ClientSession,
+        order: ObjectSendStream[ObjectReceiveStream[Batch]],
+    ) -> None:
+        limiter = anyio.Semaphore(self.config.concurrency)
+        async with order, anyio.create_task_group() as tg:
+            async for part, start in self._parts(session):
+                await limiter.acquire()
+                send, recv = anyio.create_memory_object_stream[Batch](self.config.prefetch_batches)
+                await order.send(recv)
+                tg.start_soon(self._download, session, part, start, send, limiter)
+
+    async def _download(
+        self,
+        session: aiohttp.ClientSession,
+        part: Part,
+        start: Checkpoint | None,
+        send: ObjectSendStream[Batch],
+        limiter: anyio.Semaphore,
+    ) -> None:
+        try:
+            async with send:
+                download = PartDownload(
+                    part, session, self.config, self.bad_lines, self.stats, send.send, start
+                )
+                await download.run()
+        finally:
+            limiter.release()
+
+    # --------------------------------------------------------------- consuming
+
+    async def _consume(self, recv: ObjectReceiveStream[Batch]) -> None:
+        async with recv:
+            async for batch in recv:
+                await self._deliver(batch)
+
+    async def _consume_ordered(self, order: ObjectReceiveStream[ObjectReceiveStream[Batch]]) -> None:
+        async with order:
+            async for part_batches in order:
+                await self._consume(part_batches)
+
+    async def _deliver(self, batch: Batch) -> None:
+        await self.sink.write(batch)
+        stats = self.stats
+        stats.batches += 1
+        stats.records += len(batch.records)
+        stats.parts[batch.part.key].records += len(batch.records)
+        if self.on_checkpoint is not None:
+            result = self.on_checkpoint(batch.checkpoint)
+            if result is not None:
+                await result
+
+
+def _first_error(exc: BaseException) -> BaseException:
+    """The error that caused the run to fail, out of anyio's exception groups."""
+    while isinstance(exc, BaseExceptionGroup):
+        real = [e for e in exc.exceptions if not isinstance(e, anyio.get_cancelled_exc_class())]
+        exc = (real or list(exc.exceptions))[0]
+    return exc

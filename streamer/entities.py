@@ -1,0 +1,44 @@
+"""Typed views of records: entity type → msgspec Struct, registered by providers.
+
+Typing is opt-in and off the hot path: ``record.typed()`` validates and
+converts the record's dict when a consumer asks.  Unknown fields are ignored
+by the Struct but stay in ``record.data``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from streamer.errors import DecodeError
+
+_TYPES: dict[tuple[str, str], type[msgspec.Struct]] = {}
+
+
+def register_entity(source: str, entity_type: str, struct: type[msgspec.Struct]) -> None:
+    _TYPES[(source, entity_type)] = struct
+
+
+def entity_struct(source: str, entity_type: str | None) -> type[msgspec.Struct] | None:
+    if entity_type is None:
+        return None
+    return _TYPES.get((source, entity_type))
+
+
+def to_typed(record: Any) -> Any:
+    """Convert ``record.data`` to its registered Struct; raise a located error if it does not fit."""
+    struct = entity_struct(record.part.source, record.part.entity_type)
+    if struct is None:
+        raise LookupError(
+            f"no typed entity registered for {record.part.source}/{record.part.entity_type}"
+        )
+    try:
+        return msgspec.convert(record.data, struct, strict=False)
+    except msgspec.ValidationError as exc:
+        raise DecodeError(
+            f"{record.part.entity_type} does not match its schema: {exc}",
+            part=record.part.describe(),
+            line=record.line,
+            offset=record.offset,
+        ) from exc

@@ -1,0 +1,103 @@
+"""Every error streamer raises, each saying what went wrong and where.
+
+Messages name the part (never its signed URL), the line and byte offset for
+data errors, and the vendor's request/tracking id for API errors, so that a
+failed nightly run can be diagnosed from its log line alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class StreamerError(Exception):
+    """Base class for all streamer errors."""
+
+
+class ConfigError(StreamerError):
+    """Invalid options or arguments, detected before any request is sent."""
+
+
+class HTTPError(StreamerError):
+    """A request failed with an HTTP status that is not retried (or ran out of retries)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        request_id: str | None = None,
+        url: str | None = None,
+        details: Any = None,
+    ) -> None:
+        self.status = status
+        self.request_id = request_id
+        self.url = url
+        self.details = details
+        parts = [message]
+        if status is not None:
+            parts.append(f"HTTP {status}")
+        if url:
+            parts.append(f"url {url}")
+        if request_id:
+            parts.append(f"request id {request_id}")
+        super().__init__(" — ".join(parts) if len(parts) > 1 else message)
+
+
+class RetryableHTTPError(HTTPError):
+    """A response worth retrying (429, 408, 5xx); ``retry_after`` is the server's hint."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)
+
+
+class URLExpiredError(HTTPError):
+    """A signed URL was rejected (401/403/410): it must be re-signed, not retried."""
+
+
+class PartError(StreamerError):
+    """A part could not be streamed completely and consistently."""
+
+    def __init__(self, part: str, message: str) -> None:
+        self.part = part
+        super().__init__(f"{part}: {message}")
+
+
+class PartChangedError(PartError):
+    """The file changed between two requests (ETag differs): resuming would mix versions."""
+
+
+class SizeMismatchError(PartError):
+    """The bytes served differ from the size the export announced."""
+
+
+class DecodeError(StreamerError):
+    """A line or row that cannot be decoded; carries its exact location."""
+
+    def __init__(
+        self, reason: str, *, part: str, line: int, offset: int, snippet: bytes = b""
+    ) -> None:
+        self.reason = reason
+        self.part = part
+        self.line = line
+        self.offset = offset
+        self.snippet = snippet
+        shown = snippet[:120].decode("utf-8", "replace")
+        more = "…" if len(snippet) > 120 else ""
+        super().__init__(
+            f"{part}, line {line}, byte offset {offset}: {reason}"
+            + (f" — {shown!r}{more}" if snippet else "")
+        )
+
+
+class LineTooLongError(DecodeError):
+    """A line exceeded ``max_line_bytes``; raised whatever the bad-line policy."""
+
+
+class ExportError(StreamerError):
+    """The vendor reported the export as failed, expired or otherwise unusable."""
+
+
+class ExportTimeoutError(ExportError):
+    """An export stayed pending/processing past the configured deadline."""

@@ -1,0 +1,122 @@
+"""Turn an unsuccessful response into the right exception, with its request id.
+
+One place decides what is retried (408, 425, 429, 5xx), what means "re-sign
+the URL" (401/403/410 on a signed download), and what is final, so the data
+plane and every provider agree.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Mapping
+from datetime import datetime, timezone
+
+import aiohttp
+import orjson
+
+from streamer.errors import HTTPError, RetryableHTTPError, URLExpiredError
+from streamer.http.redact import redact_text, redact_url
+
+REQUEST_ID_HEADERS = (
+    "Request-Id",
+    "X-Request-Id",
+    "x-amz-request-id",
+    "X-Tracking-Id",
+    "X-Amzn-RequestId",
+)
+RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
+EXPIRED = frozenset({401, 403, 410})
+
+
+def request_id_of(headers: Mapping[str, str], body: object = None) -> str | None:
+    for name in REQUEST_ID_HEADERS:
+        if value := headers.get(name):
+            return value
+    if isinstance(body, dict):
+        for key in ("RequestId", "requestId", "trackingId", "TrackingId"):
+            if value := body.get(key):
+                return str(value)
+    return None
+
+
+def retry_after_of(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds to wait from ``Retry-After`` (seconds or HTTP date) or
+    ``X-RateLimit-Retry-After`` (a timestamp, Rebilly)."""
+    now = time.time() if now is None else now
+    value = headers.get("Retry-After")
+    if value:
+        value = value.strip()
+        if value.isdigit():
+            return float(value)
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            when = None
+        if when is not None:
+            return max(0.0, when.timestamp() - now)
+    value = headers.get("X-RateLimit-Retry-After")
+    if value:
+        try:
+            when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return max(0.0, when.timestamp() - now)
+    return None
+
+
+def error_message_of(body: bytes) -> tuple[str | None, object]:
+    """The vendor's human message and details from a JSON or XML error body."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        text = body.decode("utf-8", "replace").strip()
+        if text.startswith("<") and "<Message>" in text:  # S3-style XML error
+            message = text.split("<Message>", 1)[1].split("</Message>", 1)[0]
+            return message, None
+        return (text[:300] or None), None
+    if isinstance(doc, dict):
+        for key in ("Message", "message", "detail", "title", "error", "error_description"):
+            if isinstance(doc.get(key), str):
+                details = doc.get("Details") or doc.get("details") or doc.get("invalidFields")
+                return doc[key], details
+    return None, doc
+
+
+async def raise_for_response(
+    response: aiohttp.ClientResponse,
+    *,
+    what: str,
+    signed_url: bool = False,
+) -> None:
+    """Raise the matching :class:`~streamer.errors.HTTPError` unless the status is 2xx.
+
+    ``what`` says which operation failed ("exports/getAll", "OrderItem part 3").
+    ``signed_url`` marks downloads whose 401/403/410 mean an expired link.
+    """
+    status = response.status
+    if 200 <= status < 300:
+        return
+    body = await response.read()
+    message, details = error_message_of(body)
+    kwargs = dict(
+        status=status,
+        request_id=request_id_of(response.headers, _maybe_json(body)),
+        url=redact_url(str(response.url)),
+        details=details,
+    )
+    text = redact_text(f"{what} failed" + (f": {message}" if message else ""))
+    if status in RETRYABLE:
+        raise RetryableHTTPError(text, retry_after=retry_after_of(response.headers), **kwargs)
+    if signed_url and status in EXPIRED:
+        raise URLExpiredError(text, **kwargs)
+    raise HTTPError(text, **kwargs)
+
+
+def _maybe_json(body: bytes) -> object:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None

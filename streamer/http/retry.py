@@ -1,0 +1,108 @@
+"""Retry with exponential backoff and jitter, honouring the server's Retry-After.
+
+The loop machinery is tenacity's; what is ours is the policy: the budget
+counts attempts *without progress*, so a multi-hour download that survives
+twenty dropped connections, each after megabytes of progress, is not failed
+for having retried "too often", while a server that keeps failing at the same
+byte is given up on after ``max_attempts``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+import tenacity
+
+from streamer.errors import RetryableHTTPError
+
+log = logging.getLogger("streamer.retry")
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    aiohttp.ClientPayloadError,
+    aiohttp.ClientConnectionError,  # includes ServerDisconnectedError and socket timeouts
+    TimeoutError,
+    RetryableHTTPError,
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 8
+    """Consecutive failed attempts (without progress in between) before giving up."""
+    initial_delay: float = 0.5
+    max_delay: float = 30.0
+    jitter: float = 0.5
+    """Up to this many extra seconds of random jitter per wait."""
+    max_retry_after: float = 300.0
+    """Longest server-requested wait honoured; longer hints are capped."""
+
+    def backoff(self, failures: int) -> float:
+        """Seconds before retry number ``failures`` (1-based): doubling, capped, jittered."""
+        exponent = min(max(failures - 1, 0), 32)
+        return min(self.max_delay, self.initial_delay * 2**exponent) + random.uniform(0, self.jitter)
+
+    def retrying(
+        self,
+        *,
+        progress: Callable[[], int] | None = None,
+        on_retry: Callable[[BaseException, float], None] | None = None,
+        retry_on: tuple[type[BaseException], ...] = TRANSIENT_ERRORS,
+    ) -> tenacity.AsyncRetrying:
+        """An ``async for attempt in ...`` loop for one operation.
+
+        ``progress`` returns a counter (bytes delivered) that, when it moved
+        since the previous failure, resets the attempt budget and the backoff.
+        """
+        budget = _ProgressBudget(progress)
+        def wait(state: tenacity.RetryCallState) -> float:
+            hint = getattr(state.outcome.exception(), "retry_after", None) if state.outcome else None
+            if hint is not None:
+                return min(float(hint), self.max_retry_after)
+            return self.backoff(budget.failures)
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            return budget.record_failure() >= self.max_attempts
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            delay = state.next_action.sleep if state.next_action else 0.0
+            if on_retry is not None and exc is not None:
+                on_retry(exc, delay)
+            log.info("retrying in %.1fs after %s", delay, _describe(exc))
+
+        return tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception_type(retry_on),
+            wait=wait,
+            stop=stop,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+
+
+class _ProgressBudget:
+    """Counts consecutive failures, reset whenever the progress counter moved."""
+
+    def __init__(self, progress: Callable[[], int] | None) -> None:
+        self._progress = progress
+        self._mark = progress() if progress else 0
+        self.failures = 0
+
+    def record_failure(self) -> int:
+        if self._progress is not None:
+            now = self._progress()
+            if now != self._mark:
+                self._mark = now
+                self.failures = 0
+        self.failures += 1
+        return self.failures
+
+
+def _describe(exc: BaseException | None) -> str:
+    if exc is None:
+        return "an unknown failure"
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"

@@ -1,0 +1,52 @@
+"""The generic source: a list of URLs, each one part."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from streamer.records import Compression, Format, Part, PartInfo
+
+
+class UrlSource:
+    """Streams plain URLs (JSONL by default), e.g. links you already have."""
+
+    name = "urls"
+
+    def __init__(
+        self,
+        urls: Iterable[str],
+        *,
+        format: Format = "jsonl",
+        compression: Compression = "auto",
+        entity_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        sizes: Iterable[int | None] | None = None,
+    ) -> None:
+        self.urls = list(urls)
+        if not self.urls:
+            raise ValueError("UrlSource needs at least one URL")
+        self.format: Format = format
+        self.compression: Compression = compression
+        self.entity_type = entity_type
+        self.headers = dict(headers or {})
+        self.sizes = list(sizes) if sizes is not None else [None] * len(self.urls)
+
+    async def parts(self, session: aiohttp.ClientSession) -> AsyncIterator[Part]:
+        for index, (url, size) in enumerate(zip(self.urls, self.sizes, strict=True)):
+            name = urlsplit(url).path.rsplit("/", 1)[-1] or f"part {index}"
+            yield Part(
+                info=PartInfo(
+                    source=self.name,
+                    index=index,
+                    entity_type=self.entity_type,
+                    name=f"part {index} ({name})",
+                ),
+                url=url,
+                size=size,
+                format=self.format,
+                compression=self.compression,
+                headers=self.headers,
+            )

@@ -1,0 +1,149 @@
+"""Records, parts and batches: the values that flow through the engine.
+
+A record is the decoded data of one line (or CSV row) plus *where it came
+from*.  The "where" lives on a shared :class:`PartInfo` so that the per-record
+cost is one small slotted object: four pointer slots, no dict, no copy of the
+part metadata.  The record's data is the dict orjson produced, untouched, so
+fields a vendor adds tomorrow are never dropped.  Typed views (msgspec Structs)
+are built on demand by :meth:`Record.typed`, never on the hot path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import msgspec
+
+Format = Literal["jsonl", "csv", "json"]
+Compression = Literal["auto", "gzip", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class PartInfo:
+    """Identity of one downloadable file of an export, shared by its records."""
+
+    source: str
+    """Provider name, e.g. ``"mews"`` or ``"urls"``."""
+    index: int
+    """Position of the part in the run (0-based); ordered mode follows it."""
+    entity_type: str | None = None
+    export_id: str | None = None
+    name: str = ""
+    """Human-readable label used in errors and progress, never a signed URL."""
+
+    @property
+    def key(self) -> str:
+        """Stable checkpoint key: survives URL refreshes and process restarts."""
+        return f"{self.source}/{self.export_id or '-'}/{self.index}"
+
+    def describe(self) -> str:
+        label = self.name or f"part {self.index}"
+        if self.entity_type:
+            label = f"{self.entity_type} {label}"
+        if self.export_id:
+            label = f"{label} of export {self.export_id}"
+        return label
+
+
+UrlRefresher = Callable[[], Awaitable[str]]
+"""Returns a freshly signed URL for the same part (providers with expiring links)."""
+
+
+@dataclass(slots=True)
+class Part:
+    """One file to stream: where it is, how to decode it, how to re-sign it."""
+
+    info: PartInfo
+    url: str
+    size: int | None = None
+    """Expected size in bytes of the file as stored (``SizeInBytes``), if known."""
+    format: Format = "jsonl"
+    compression: Compression = "auto"
+    """``auto``: gunzip when the URL path ends in ``.gz`` or the body starts with
+    the gzip magic; ``Content-Encoding: gzip`` is always handled."""
+    refresh: UrlRefresher | None = None
+    url_ttl: float | None = None
+    """Seconds a URL stays valid; the engine re-signs before a request once
+    80% of it has passed."""
+    url_issued_at: float | None = None
+    """``time.monotonic()`` when :attr:`url` was issued."""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    decoder_options: Mapping[str, Any] = field(default_factory=dict)
+    """Format-specific settings, e.g. the CSV delimiter."""
+
+
+class Record(msgspec.Struct, gc=False):
+    """One decoded record and its provenance.
+
+    ``data`` is the full decoded object (unknown fields included); ``line`` is
+    the 1-based physical line where it starts and ``offset`` the byte offset of
+    that line in the decoded file: together they find it in the source.
+
+    A msgspec Struct with ``gc=False``: built in C (measured: +9% over keeping
+    bare dicts, against +33% for a ``__slots__`` class) and invisible to the
+    cyclic GC, which otherwise rescans every live record of a batch.
+    """
+
+    data: Any
+    part: PartInfo
+    line: int
+    offset: int
+
+    @property
+    def entity_type(self) -> str | None:
+        return self.part.entity_type
+
+    @property
+    def source(self) -> str:
+        return self.part.source
+
+    def typed(self) -> Any:
+        """The record as its entity's typed Struct (validated), if one is registered."""
+        from streamer.entities import to_typed
+
+        return to_typed(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """How far a part has been delivered: resume here and nothing repeats.
+
+    ``offset`` is the byte offset (in the decoded file) just past the last
+    delivered line; ``line`` that line's number.  ``decoder_state`` carries
+    what a decoder needs to restart mid-file (e.g. the CSV header).
+    """
+
+    part_key: str
+    offset: int
+    line: int
+    done: bool = False
+    decoder_state: Mapping[str, Any] | None = None
+    compressed: bool = False
+    """The part is gzipped: ``offset`` counts decompressed bytes and a cold
+    resume must re-read from the start and skip them."""
+
+
+class Batch:
+    """Records of one part, in file order, with the checkpoint they reach.
+
+    A sink that stores ``batch.checkpoint`` in the same transaction as the
+    records gets exactly-once resume.
+    """
+
+    __slots__ = ("records", "part", "checkpoint")
+
+    def __init__(self, records: list[Record], part: PartInfo, checkpoint: Checkpoint) -> None:
+        self.records = records
+        self.part = part
+        self.checkpoint = checkpoint
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.records)
+
+    def __repr__(self) -> str:
+        return f"Batch({self.part.describe()}, {len(self.records)} records, {self.checkpoint})"

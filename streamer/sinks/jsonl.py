@@ -1,0 +1,98 @@
+"""Records as compact JSON lines, to stdout or a file.
+
+Each batch is serialised with orjson into one buffer and written with one
+call in a worker thread: the event loop keeps downloading and parsing the
+next batch on the other core while the kernel copies this one, and a slow
+reader (``| slow-consumer``) blocks only that thread, which in turn holds
+back the next ``write`` and so the sockets.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import BinaryIO
+
+import anyio.to_thread
+import orjson
+
+from streamer.records import Batch
+
+
+class JsonlSink:
+    """Writes ``record.data`` of every record, one compact JSON object per line.
+
+    ``with_metadata`` adds a ``_streamer`` object (source, entity type, part,
+    line, offset) to each line, for consumers that want provenance.
+    """
+
+    def __init__(
+        self,
+        target: str | Path | BinaryIO | None = None,
+        *,
+        with_metadata: bool = False,
+        fsync: bool = False,
+    ) -> None:
+        self._target = target
+        self._with_metadata = with_metadata
+        self._fsync = fsync
+        self._stream: BinaryIO | None = None
+        self._owned = False
+        self.records = 0
+
+    async def open(self) -> None:
+        if self._target is None or self._target == "-":
+            self._stream = sys.stdout.buffer
+        elif isinstance(self._target, (str, Path)):
+            self._stream = open(self._target, "ab")  # noqa: SIM115 - closed in close()
+            self._owned = True
+        else:
+            self._stream = self._target
+
+    async def write(self, batch: Batch) -> None:
+        if not batch.records:
+            return
+        payload = self.encode(batch)
+        await anyio.to_thread.run_sync(self._write, payload)
+        self.records += len(batch.records)
+
+    def encode(self, batch: Batch) -> bytes:
+        dumps = orjson.dumps
+        if not self._with_metadata:
+            return b"\n".join([dumps(r.data) for r in batch.records]) + b"\n"
+        info = batch.part
+        lines = []
+        for r in batch.records:
+            data = dict(r.data)
+            data["_streamer"] = {
+                "source": info.source,
+                "entity_type": info.entity_type,
+                "export_id": info.export_id,
+                "part": info.index,
+                "line": r.line,
+                "offset": r.offset,
+            }
+            lines.append(dumps(data))
+        return b"\n".join(lines) + b"\n"
+
+    def _write(self, payload: bytes) -> None:
+        assert self._stream is not None
+        self._stream.write(payload)
+        self._stream.flush()
+        if self._fsync:
+            os.fsync(self._stream.fileno())
+
+    async def close(self, error: BaseException | None) -> None:
+        if self._stream is None:
+            return
+        try:
+            if self._owned:
+                self._stream.close()
+            else:
+                try:
+                    self._stream.flush()
+                except BrokenPipeError:
+                    pass
+        finally:
+            self._stream = None
