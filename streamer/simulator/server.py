@@ -249,8 +249,11 @@ class Simulator:
         if status == 206:
             response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
         response.enable_chunked_encoding()
-        await response.prepare(request)
-        await self._send(request, response, key, produce(start, end), start)
+        try:
+            await response.prepare(request)
+            await self._send(request, response, key, produce(start, end), start)
+        except ConnectionResetError:
+            pass  # the client went away (cancelled run, `| head`): nothing to report
         return response
 
     async def _send(

@@ -1,0 +1,1 @@
+"""The ``streamer`` command: data on stdout, logs and progress on stderr."""

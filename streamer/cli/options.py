@@ -1,0 +1,112 @@
+"""Options shared by every export command: engine tuning and output format."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from streamer.engine.config import StreamConfig
+from streamer.http.retry import RetryPolicy
+from streamer.http.session import HTTPConfig
+from streamer.sinks.base import Sink
+from streamer.sinks.jsonl import JsonlSink
+from streamer.sinks.singer import SingerSink
+
+F = Callable[..., Any]
+
+_ENGINE_OPTIONS = [
+    click.option("--concurrency", default=4, show_default=True, help="Parts downloaded at once."),
+    click.option("--ordered", is_flag=True, help="Keep parts in order (part 1 fully before part 2)."),
+    click.option("--batch-size", default=1000, show_default=True, help="Records per batch."),
+    click.option(
+        "--bad-lines",
+        type=click.Choice(["fail", "skip"]),
+        default="fail",
+        show_default=True,
+        help="Stop at the first undecodable line, or skip and count it.",
+    ),
+    click.option(
+        "--dead-letter",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Append skipped lines (with part, line, offset, error) to this JSONL file.",
+    ),
+    click.option("--max-line-bytes", default=16 << 20, show_default=True, help="Longest accepted line."),
+    click.option("--retries", default=8, show_default=True, help="Attempts without progress before giving up."),
+    click.option("--connect-timeout", default=30.0, show_default=True, help="Seconds to connect."),
+    click.option(
+        "--read-timeout", default=120.0, show_default=True, help="Seconds without data before retrying."
+    ),
+    click.option("--insecure", is_flag=True, help="Do not verify TLS certificates (never in production)."),
+]
+
+_OUTPUT_OPTIONS = [
+    click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(["jsonl", "singer"]),
+        default="jsonl",
+        show_default=True,
+        help="jsonl: one record per line; singer: SCHEMA/RECORD/STATE messages.",
+    ),
+    click.option(
+        "-o",
+        "--output",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Write to this file instead of stdout (appends).",
+    ),
+    click.option("--with-metadata", is_flag=True, help="Add a _streamer object (part, line, offset) to each line."),
+]
+
+
+def _apply(options: list[Callable[[F], F]], func: F) -> F:
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def engine_options(func: F) -> F:
+    return _apply(_ENGINE_OPTIONS, func)
+
+
+def output_options(func: F) -> F:
+    return _apply(_OUTPUT_OPTIONS, func)
+
+
+def build_config(
+    *,
+    concurrency: int,
+    ordered: bool,
+    batch_size: int,
+    bad_lines: str,
+    dead_letter: Path | None,
+    max_line_bytes: int,
+    retries: int,
+    connect_timeout: float,
+    read_timeout: float,
+    insecure: bool,
+    **_: Any,
+) -> StreamConfig:
+    try:
+        return StreamConfig(
+            concurrency=concurrency,
+            ordered=ordered,
+            batch_size=batch_size,
+            bad_lines=bad_lines,  # type: ignore[arg-type]
+            dead_letter=dead_letter,
+            max_line_bytes=max_line_bytes,
+            retry=RetryPolicy(max_attempts=retries),
+            http=HTTPConfig(connect_timeout=connect_timeout, read_timeout=read_timeout, verify_tls=not insecure),
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def build_sink(*, output_format: str, output: Path | None, with_metadata: bool, **_: Any) -> Sink:
+    if output_format == "singer":
+        if output is not None:
+            return SingerSink(open(output, "ab"))  # noqa: SIM115 - closed at exit
+        return SingerSink()
+    return JsonlSink(output, with_metadata=with_metadata)

@@ -1,0 +1,93 @@
+"""``streamer simulate``: serve vendor APIs and export files on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+
+import click
+
+from streamer.simulator.faults import FaultPlan
+from streamer.simulator.server import Simulator
+from streamer.simulator.vendors import VENDOR_MODULES, install
+
+
+@click.command("simulate")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, help="0 picks a free port.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the generated records and faults.")
+@click.option("--entity", "entities", multiple=True, default=("OrderItem",), show_default=True,
+              help="Entity type of a ready-made export (repeatable).")
+@click.option("--records", default=100_000, show_default=True, help="Records per ready-made export.")
+@click.option("--parts", default=4, show_default=True, help="Files per ready-made export.")
+@click.option("--gzip", "gzipped", is_flag=True, help="Serve the files as .jsonl.gz.")
+@click.option("--content-encoding", is_flag=True, help="Honour Accept-Encoding: gzip on plain files.")
+@click.option("--url-ttl", default=600.0, show_default=True, help="Seconds a signed file URL stays valid.")
+@click.option("--drop-rate", default=0.0, help="Probability a file response is cut mid-body.")
+@click.option("--error-rate", default=0.0, help="Probability of a 503 on any request.")
+@click.option("--throttle-rate", default=0.0, help="Probability of a 429 (with Retry-After) on any request.")
+@click.option("--bytes-per-second", type=float, help="Throttle every file response (slow server).")
+def command(
+    host: str,
+    port: int,
+    seed: int,
+    entities: tuple[str, ...],
+    records: int,
+    parts: int,
+    gzipped: bool,
+    content_encoding: bool,
+    url_ttl: float,
+    drop_rate: float,
+    error_rate: float,
+    throttle_rate: float,
+    bytes_per_second: float | None,
+) -> None:
+    """Run the export simulator in the foreground; print its base URL on stdout.
+
+    Ready-made exports are listed, with fresh signed URLs, at GET <base>/.
+    The vendor APIs (see the README) create more on request.
+
+    \b
+    Examples:
+      streamer simulate --port 8080 --records 1000000 --parts 8
+      streamer urls $(curl -s localhost:8080/ | jq -r '.Exports[].Files[].Url')
+    """
+    faults = FaultPlan(
+        seed=seed,
+        drop_rate=drop_rate,
+        error_rate=error_rate,
+        throttle_rate=throttle_rate,
+        bytes_per_second=bytes_per_second,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(host, port, seed, entities, records, parts, gzipped, content_encoding, url_ttl, faults))
+
+
+async def _serve(
+    host: str,
+    port: int,
+    seed: int,
+    entities: tuple[str, ...],
+    records: int,
+    parts: int,
+    gzipped: bool,
+    content_encoding: bool,
+    url_ttl: float,
+    faults: FaultPlan,
+) -> None:
+    sim = Simulator(seed=seed, url_ttl=url_ttl, faults=faults, content_encoding=content_encoding, host=host, port=port)
+    install(sim)
+    for entity in entities:
+        export = sim.add_export(entity, records=records, parts=parts, gzip=gzipped)
+        click.echo(f"export {export.id}: {entity}, {export.records} records in {parts} files", err=True)
+    async with sim:
+        click.echo(sim.base_url)
+        sys.stdout.flush()
+        vendors = ", ".join(VENDOR_MODULES) or "none"
+        click.echo(f"simulator listening on {sim.base_url} (vendor APIs: {vendors}); Ctrl-C stops it", err=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
