@@ -72,6 +72,15 @@ class SizeMismatchError(PartError):
     """The bytes served differ from the size the export announced."""
 
 
+class RowCountMismatchError(PartError):
+    """The rows in a file differ from the row count the export announced."""
+
+    def __init__(self, part: str, message: str, *, expected: int, actual: int) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(part, message)
+
+
 class DecodeError(StreamerError):
     """A line or row that cannot be decoded; carries its exact location."""
 

@@ -38,6 +38,8 @@ class LineSplitter:
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """Complete lines ending in ``chunk``; the first starts at the old :attr:`offset`."""
+        if not chunk:
+            return []
         if self._at_start:
             chunk = self._strip_bom(chunk)
             if self._at_start:

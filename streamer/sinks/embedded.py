@@ -1,0 +1,121 @@
+"""The embedded database sinks' common shape: one blocking connection, one thread at a time.
+
+SQLite and DuckDB are libraries, not servers: every call blocks.  Each
+batch is written in one worker thread (``anyio.to_thread.run_sync``) inside
+one transaction that also upserts the part's checkpoint, so the event loop
+keeps downloading while the database works, a slow disk still holds back the
+next ``write`` (backpressure), and a crash leaves either the whole batch with
+its checkpoint or neither: resuming from :meth:`load_checkpoints` delivers
+every record exactly once.  A capacity limiter of one keeps the connection
+used by a single thread at a time.
+"""
+
+from __future__ import annotations
+
+import abc
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+
+from streamer.records import Batch, Checkpoint
+from streamer.sinks.rows import CHECKPOINT_TABLE, Row, batch_rows, checkpoint_from_row, checkpoint_row, table_name
+
+
+class EmbeddedSqlSink(abc.ABC):
+    """Base of :class:`~streamer.sinks.sqlite.SqliteSink` and :class:`~streamer.sinks.duckdb.DuckDBSink`."""
+
+    def __init__(self, path: str | Path, *, table_prefix: str = "") -> None:
+        self.path = Path(path)
+        self.table_prefix = table_prefix
+        self.records = 0
+        self._conn: Any = None
+        self._tables: set[str] = set()
+        self._limiter = anyio.CapacityLimiter(1)
+
+    # -- what a database must provide
+
+    @abc.abstractmethod
+    def _connect(self) -> Any: ...
+
+    @abc.abstractmethod
+    def _create_table_sql(self, table: str) -> str: ...
+
+    @abc.abstractmethod
+    def _upsert(self, conn: Any, table: str, rows: list[Row]) -> None: ...
+
+    _checkpoint_ddl = (
+        f"CREATE TABLE IF NOT EXISTS {CHECKPOINT_TABLE} ("
+        "part_key VARCHAR PRIMARY KEY, byte_offset BIGINT NOT NULL, line BIGINT NOT NULL, "
+        "done BOOLEAN NOT NULL, decoder_state VARCHAR, compressed BOOLEAN NOT NULL)"
+    )
+    _checkpoint_upsert = (
+        f"INSERT INTO {CHECKPOINT_TABLE} (part_key, byte_offset, line, done, decoder_state, compressed) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (part_key) DO UPDATE SET "
+        "byte_offset = excluded.byte_offset, line = excluded.line, done = excluded.done, "
+        "decoder_state = excluded.decoder_state, compressed = excluded.compressed"
+    )
+
+    # -- the Sink protocol
+
+    async def open(self) -> None:
+        self._conn = await self._run(self._open_sync)
+
+    def _open_sync(self) -> Any:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self._connect()
+        conn.execute(self._checkpoint_ddl)
+        return conn
+
+    async def write(self, batch: Batch) -> None:
+        await self._run(self._write_sync, batch)
+        self.records += len(batch.records)
+
+    def _write_sync(self, batch: Batch) -> None:
+        conn = self._conn
+        table = table_name(batch.part, self.table_prefix) if batch.records else ""
+        if table and table not in self._tables:
+            conn.execute(self._create_table_sql(table))
+            self._tables.add(table)
+        conn.execute("BEGIN")
+        try:
+            if table:
+                self._upsert(conn, table, batch_rows(batch))
+            conn.execute(self._checkpoint_upsert, checkpoint_row(batch.checkpoint))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    async def close(self, error: BaseException | None) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            with anyio.CancelScope(shield=True):
+                await self._run(conn.close)
+
+    # -- resume
+
+    async def load_checkpoints(self) -> dict[str, Checkpoint]:
+        """What this database committed, by part key (empty when it does not exist yet)."""
+        if not self.path.exists():
+            return {}
+        return await self._run(self._load_sync)
+
+    def _load_sync(self) -> dict[str, Checkpoint]:
+        conn = self._conn or self._connect()
+        try:
+            conn.execute(self._checkpoint_ddl)
+            rows = conn.execute(
+                f"SELECT part_key, byte_offset, line, done, decoder_state, compressed FROM {CHECKPOINT_TABLE}"
+            ).fetchall()
+        finally:
+            if conn is not self._conn:
+                conn.close()
+        return {row[0]: checkpoint_from_row(row) for row in rows}
+
+    async def _run(self, func: Any, *args: Any) -> Any:
+        return await anyio.to_thread.run_sync(func, *args, limiter=self._limiter)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"

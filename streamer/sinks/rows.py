@@ -1,0 +1,126 @@
+"""What the table-shaped sinks share: table names, key columns, checkpoint rows.
+
+Every database sink stores a record as its full JSON plus three key columns
+(``Id``, ``EnterpriseId``, ``UpdatedUtc``) so the table can be upserted by Id
+and queried without parsing JSON.  A record without an ``Id`` (or ``id``)
+gets a synthetic one from its part and line: that position is stable across
+restarts, so upserting by it still delivers each record exactly once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from streamer.errors import ConfigError
+from streamer.records import Batch, Checkpoint, PartInfo
+
+CHECKPOINT_TABLE = "_streamer_checkpoints"
+"""The table where database sinks commit each part's position with its records."""
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_NOT_IDENT = re.compile(r"[^a-z0-9_]+")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+Row = tuple[str, str | None, str | None, bytes]
+"""(id, enterprise_id, updated_utc, record as JSON bytes)."""
+
+
+def table_name(part: PartInfo, prefix: str = "") -> str:
+    """``OrderItem`` → ``order_item``: one table (or file set) per entity type."""
+    raw = part.entity_type or part.source or "records"
+    name = _NOT_IDENT.sub("_", _CAMEL.sub("_", raw).lower()).strip("_") or "records"
+    if name[0].isdigit():
+        name = f"t_{name}"
+    return check_identifier(f"{prefix}{name}"[:63], "table name")
+
+
+def check_identifier(name: str, what: str) -> str:
+    """Refuse anything that is not a plain SQL identifier (names are interpolated, not bound)."""
+    if not _IDENT.fullmatch(name):
+        raise ConfigError(f"{what} {name!r} is not a plain SQL identifier (letters, digits, _; at most 63)")
+    return name
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def batch_rows(batch: Batch) -> list[Row]:
+    """The batch as rows, one per Id (the last record of an Id wins, as an upsert would).
+
+    Deduplicating here matters: PostgreSQL and DuckDB refuse an
+    ``ON CONFLICT DO UPDATE`` that touches the same row twice in one statement.
+    """
+    dumps = orjson.dumps
+    part_key = batch.part.key
+    by_id: dict[str, Row] = {}
+    for record in batch.records:
+        data = record.data
+        if isinstance(data, dict):
+            key = data.get("Id")
+            if key is None:
+                key = data.get("id")
+            ident = f"{part_key}#{record.line}" if key is None else str(key)
+            by_id[ident] = (ident, _text(data.get("EnterpriseId")), _text(data.get("UpdatedUtc")), dumps(data))
+        else:
+            ident = f"{part_key}#{record.line}"
+            by_id[ident] = (ident, None, None, dumps(data))
+    return list(by_id.values())
+
+
+CheckpointRow = tuple[str, int, int, bool, str | None, bool]
+"""(part_key, byte_offset, line, done, decoder_state JSON, compressed)."""
+
+
+def checkpoint_row(checkpoint: Checkpoint) -> CheckpointRow:
+    state = checkpoint.decoder_state
+    return (
+        checkpoint.part_key,
+        checkpoint.offset,
+        checkpoint.line,
+        checkpoint.done,
+        None if state is None else orjson.dumps(dict(state)).decode(),
+        checkpoint.compressed,
+    )
+
+
+def checkpoint_from_row(row: tuple[Any, ...] | Mapping[str, Any]) -> Checkpoint:
+    if isinstance(row, Mapping):
+        row = tuple(row[k] for k in ("part_key", "byte_offset", "line", "done", "decoder_state", "compressed"))
+    part_key, offset, line, done, state, compressed = row
+    if isinstance(state, (str, bytes)):
+        state = orjson.loads(state)
+    return Checkpoint(
+        part_key=str(part_key),
+        offset=int(offset),
+        line=int(line),
+        done=bool(done),
+        decoder_state=state,
+        compressed=bool(compressed),
+    )
+
+
+def checkpoint_to_json(checkpoint: Checkpoint) -> dict[str, Any]:
+    """A checkpoint as a JSON object (the ``dir`` sink's state file, Singer STATE)."""
+    return {
+        "offset": checkpoint.offset,
+        "line": checkpoint.line,
+        "done": checkpoint.done,
+        "decoder_state": None if checkpoint.decoder_state is None else dict(checkpoint.decoder_state),
+        "compressed": checkpoint.compressed,
+    }
+
+
+def checkpoint_from_json(part_key: str, value: Mapping[str, Any]) -> Checkpoint:
+    return Checkpoint(
+        part_key=part_key,
+        offset=int(value["offset"]),
+        line=int(value["line"]),
+        done=bool(value.get("done", False)),
+        decoder_state=value.get("decoder_state"),
+        compressed=bool(value.get("compressed", False)),
+    )

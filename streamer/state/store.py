@@ -1,0 +1,287 @@
+"""The state-store contract and the logic every backend shares.
+
+What is recorded, and when:
+
+* **Part checkpoints** — only *acknowledged* positions: ``acknowledge`` is
+  called after the sink's ``write`` returned for a batch, so a saved offset
+  never runs ahead of what the sink holds.
+* **Export ids and statuses** (:attr:`BaseStateStore.exports`) — written
+  through immediately (they are rare and creating an export twice is costly).
+* **The sink's commit mark** — for sinks that can roll their output back
+  (:class:`CommittableSink`, e.g. the JSONL file sink): the mark saved with a
+  set of checkpoints describes exactly the output those checkpoints cover, and
+  the sink's data is made durable *before* the document that names the mark is
+  written.  Resuming rolls the output back to the mark, so a batch written
+  after the last save is neither lost nor duplicated: exactly-once.
+
+Writes are coalesced: at most one every ``flush_interval`` seconds while
+batches flow, and always when a part finishes and when the run ends.  The
+trade-off: a crash re-delivers at most ``flush_interval`` seconds of
+acknowledged batches to a non-committable sink (at-least-once), in exchange
+for not paying an fsync per batch.  Committable sinks lose nothing either way,
+their output being rolled back to match.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping, MutableMapping
+from datetime import datetime, timezone
+from typing import Any, Protocol, runtime_checkable
+
+import anyio.to_thread
+
+from streamer.errors import StreamerError
+from streamer.records import Checkpoint
+from streamer.state.scrub import scrub, scrub_text
+
+STATE_FORMAT = "streamer-state"
+STATE_VERSION = 1
+
+
+class StateError(StreamerError):
+    """The state cannot be read, does not match this run, or cannot be written."""
+
+
+@runtime_checkable
+class CommittableSink(Protocol):
+    """A sink whose output can be rolled back to a mark: exactly-once with a state store.
+
+    The engine only ever calls ``open``/``write``/``close``; the state store
+    calls these three around them.
+    """
+
+    def commit_mark(self) -> Mapping[str, Any] | None:
+        """JSON-able position of everything ``write`` has returned so far (cheap; may run before ``open``)."""
+
+    async def sync(self) -> None:
+        """Make everything written so far durable (fsync); a no-op once closed (``close`` syncs)."""
+
+    def restore(self, mark: Mapping[str, Any]) -> None:
+        """Before ``open``: discard any output written after ``mark``."""
+
+
+@runtime_checkable
+class StateStore(Protocol):
+    """What the library and the CLI need from a state backend."""
+
+    exports: MutableMapping[str, dict[str, Any]]
+    """Export ids and statuses by a provider-chosen key (``"mews/OrderItem"``)."""
+
+    def load(self) -> None:
+        """Read the saved state (nothing saved yet is not an error)."""
+
+    def reset(self) -> None:
+        """Forget every checkpoint, export and mark (a fresh run on an old state)."""
+
+    def checkpoints(self) -> dict[str, Checkpoint]:
+        """Acknowledged checkpoints by part key."""
+
+    def attach_sink(self, sink: object, *, restore: bool) -> None:
+        """Coordinate with a committable sink (roll it back to the saved mark when ``restore``)."""
+
+    async def acknowledge(self, checkpoint: Checkpoint) -> None:
+        """Record a position the sink has accepted; saves when due."""
+
+    async def flush(self) -> None:
+        """Save now what was acknowledged."""
+
+    async def close(self, error: BaseException | None = None) -> None:
+        """Final save, with the run's outcome."""
+
+
+def checkpoint_to_json(checkpoint: Checkpoint) -> dict[str, Any]:
+    entry: dict[str, Any] = {"offset": checkpoint.offset, "line": checkpoint.line, "done": checkpoint.done}
+    if checkpoint.compressed:
+        entry["compressed"] = True
+    if checkpoint.decoder_state:
+        entry["decoder_state"] = dict(checkpoint.decoder_state)
+    return entry
+
+
+def checkpoint_from_json(key: str, entry: Mapping[str, Any]) -> Checkpoint:
+    try:
+        return Checkpoint(
+            part_key=key,
+            offset=int(entry["offset"]),
+            line=int(entry["line"]),
+            done=bool(entry.get("done", False)),
+            decoder_state=entry.get("decoder_state"),
+            compressed=bool(entry.get("compressed", False)),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StateError(f"checkpoint of part {key} is malformed: {entry!r}") from exc
+
+
+class _Exports(MutableMapping[str, dict[str, Any]]):
+    """A dict that saves the store whenever an entry is set or removed.
+
+    Assign a new dict to change an entry (``store.exports[k] = {...}``):
+    mutating a nested dict in place is not noticed until the next save.
+    """
+
+    def __init__(self, store: BaseStateStore) -> None:
+        self._store = store
+        self.data: dict[str, dict[str, Any]] = {}
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        return self.data[key]
+
+    def __setitem__(self, key: str, value: dict[str, Any]) -> None:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"export state must be a mapping, not {type(value).__name__}")
+        self.data[key] = dict(value)
+        self._store.save_now()
+
+    def __delitem__(self, key: str) -> None:
+        del self.data[key]
+        self._store.save_now()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+class BaseStateStore:
+    """Everything but persistence: subclasses implement :meth:`read` and :meth:`write`.
+
+    ``write`` may run in a worker thread and must replace the whole document
+    atomically (a reader never sees half of it).
+    """
+
+    def __init__(self, *, flush_interval: float = 0.5) -> None:
+        self.flush_interval = flush_interval
+        self.exports = _Exports(self)
+        self.run: dict[str, Any] = {}
+        self.saves = 0
+        """Documents written so far (for tests and metrics)."""
+        self._parts: dict[str, dict[str, Any]] = {}
+        self._durable_parts: dict[str, dict[str, Any]] = {}
+        self._mark: Mapping[str, Any] | None = None
+        self._durable_mark: Mapping[str, Any] | None = None
+        self._sink: CommittableSink | None = None
+        self._dirty = False
+        self._last_flush = time.monotonic()
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------ persistence
+
+    def read(self) -> dict[str, Any] | None:
+        """The saved document, or ``None`` when nothing was saved yet."""
+        raise NotImplementedError
+
+    def write(self, document: dict[str, Any]) -> None:
+        """Replace the saved document atomically and durably."""
+        raise NotImplementedError
+
+    @property
+    def where(self) -> str:
+        """Where the state lives, for error messages."""
+        return type(self).__name__
+
+    # ------------------------------------------------------------------ state
+
+    def load(self) -> None:
+        document = self.read()
+        if document is None:
+            return
+        if not isinstance(document, dict) or document.get("format") != STATE_FORMAT:
+            raise StateError(f"{self.where} is not a streamer state document")
+        if document.get("version") != STATE_VERSION:
+            raise StateError(
+                f"{self.where} has state version {document.get('version')!r}; this streamer reads {STATE_VERSION}"
+            )
+        parts = document.get("parts") or {}
+        for key, entry in parts.items():
+            checkpoint_from_json(key, entry)  # validate now, not mid-run
+        self._parts = {k: dict(v) for k, v in parts.items()}
+        self._durable_parts = {k: dict(v) for k, v in parts.items()}
+        self.exports.data = {k: dict(v) for k, v in (document.get("exports") or {}).items()}
+        self.run = dict(document.get("run") or {})
+        self._mark = self._durable_mark = document.get("sink")
+
+    def reset(self) -> None:
+        self._parts, self._durable_parts = {}, {}
+        self.exports.data = {}
+        self._mark = self._durable_mark = None
+        self.run = {}
+        self._dirty = True
+
+    def checkpoints(self) -> dict[str, Checkpoint]:
+        return {key: checkpoint_from_json(key, entry) for key, entry in self._parts.items()}
+
+    def attach_sink(self, sink: object, *, restore: bool) -> None:
+        if not isinstance(sink, CommittableSink):
+            self._sink = None
+            return
+        if restore and self._durable_mark is not None:
+            sink.restore(self._durable_mark)
+        self._sink = sink
+        mark = sink.commit_mark()
+        self._mark = self._durable_mark = mark
+
+    def mark_running(self) -> None:
+        now = _utc_now()
+        self.run = {"status": "running", "started_at": now, "resumed_from": self.run.get("status")}
+        self._dirty = True
+
+    # --------------------------------------------------------------- progress
+
+    async def acknowledge(self, checkpoint: Checkpoint) -> None:
+        self._parts[checkpoint.part_key] = checkpoint_to_json(checkpoint)
+        if self._sink is not None:
+            self._mark = self._sink.commit_mark()
+        self._dirty = True
+        if checkpoint.done or time.monotonic() - self._last_flush >= self.flush_interval:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if not self._dirty:
+            return
+        parts = {k: dict(v) for k, v in self._parts.items()}
+        mark = self._mark
+        self._dirty = False
+        self._last_flush = time.monotonic()
+        if self._sink is not None:
+            await self._sink.sync()  # the data a mark names is durable before the mark is
+        with self._lock:
+            self._durable_parts, self._durable_mark = parts, mark
+        await anyio.to_thread.run_sync(self.save_now)
+
+    async def close(self, error: BaseException | None = None) -> None:
+        status = "completed"
+        if error is not None:
+            cancelled = isinstance(error, (anyio.get_cancelled_exc_class(), KeyboardInterrupt, SystemExit))
+            status = "interrupted" if cancelled else "failed"
+        self.run = {**self.run, "status": status, "finished_at": _utc_now()}
+        if error is not None and status == "failed":
+            self.run["error"] = f"{type(error).__name__}: {error}"[:2000]
+        self._dirty = True
+        await self.flush()
+        self._sink = None
+
+    def save_now(self) -> None:
+        """Write the durable part of the state (safe from any thread)."""
+        with self._lock:
+            document = {
+                "format": STATE_FORMAT,
+                "version": STATE_VERSION,
+                "updated_at": _utc_now(),
+                "run": self.run,
+                "exports": self.exports.data,
+                "parts": self._durable_parts,
+                "sink": self._durable_mark,
+            }
+            document = scrub(document)
+            try:
+                self.write(document)
+            except OSError as exc:
+                raise StateError(f"cannot save state to {self.where}: {scrub_text(str(exc))}") from exc
+            self.saves += 1
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -1,0 +1,95 @@
+"""JSONL and gzip decoding: bad-line policies, dead letters, multi-member gzip."""
+
+import gzip
+import zlib
+
+import orjson
+import pytest
+
+from streamer.decoding.badlines import BadLines
+from streamer.decoding.base import make_decoder
+from streamer.decoding.gzip import GunzipStream
+from streamer.errors import DecodeError
+from streamer.records import PartInfo
+
+PART = PartInfo(source="test", index=3, entity_type="OrderItem", export_id="e1")
+
+
+def decode(data: bytes, bad_lines: BadLines | None = None) -> list:
+    decoder = make_decoder("jsonl", PART, bad_lines=bad_lines or BadLines(), max_line_bytes=1 << 20)
+    out: list = []
+    decoder.feed(data, out)
+    decoder.finish(out)
+    return out
+
+
+def test_records_carry_provenance_and_unknown_fields() -> None:
+    records = decode(b'{"Id":"a","NewField":{"x":1}}\n\n{"Id":"b"}\r\n')
+    assert [r.data for r in records] == [{"Id": "a", "NewField": {"x": 1}}, {"Id": "b"}]
+    assert [(r.line, r.offset) for r in records] == [(1, 0), (3, 31)]
+    assert records[0].entity_type == "OrderItem"
+    assert records[0].part.key == "test/e1/3"
+
+
+def test_bad_line_fails_with_its_location() -> None:
+    with pytest.raises(DecodeError) as info:
+        decode(b'{"Id":"a"}\n{"Id": oops}\n')
+    message = str(info.value)
+    assert "OrderItem part 3 of export e1, line 2, byte offset 11" in message
+    assert "invalid JSON" in message
+
+
+def test_non_object_lines_are_bad() -> None:
+    with pytest.raises(DecodeError, match="expected a JSON object, got list"):
+        decode(b"[1,2]\n")
+
+
+def test_invalid_utf8_is_a_bad_line() -> None:
+    with pytest.raises(DecodeError, match="line 1"):
+        decode(b'{"Id":"\xff\xfe"}\n')
+
+
+def test_skip_counts_and_dead_letters(tmp_path) -> None:
+    dead = tmp_path / "dead.jsonl"
+    policy = BadLines("skip", dead_letter=dead)
+    records = decode(b'{"Id":"a"}\nnot json\n{"Id":"b"}\n\xff\xfe\n', policy)
+    assert [r.data["Id"] for r in records] == ["a", "b"]
+    assert policy.skipped == 2
+    entries = [orjson.loads(line) for line in dead.read_bytes().splitlines()]
+    assert [(e["line"], e["offset"]) for e in entries] == [(2, 11), (4, 31)]
+    assert entries[0]["raw"] == "not json"
+    assert entries[1]["raw_base64"] == "//4="
+    assert oct(dead.stat().st_mode & 0o777) == "0o600"
+
+
+def test_unknown_policy_is_rejected() -> None:
+    with pytest.raises(ValueError):
+        BadLines("ignore")  # type: ignore[arg-type]
+
+
+def test_gunzip_multi_member_and_split_input() -> None:
+    payload = gzip.compress(b"first\n") + gzip.compress(b"second\n")
+    for cut in range(len(payload) + 1):
+        stream = GunzipStream()
+        out = b"".join(stream.feed(payload[:cut])) + b"".join(stream.feed(payload[cut:]))
+        assert out == b"first\nsecond\n"
+        assert not stream.truncated
+
+
+def test_gunzip_reports_truncation() -> None:
+    payload = gzip.compress(b"x" * 10000)
+    stream = GunzipStream()
+    b"".join(stream.feed(payload[:-10]))
+    assert stream.truncated
+
+
+def test_gunzip_caps_output_pieces() -> None:
+    payload = gzip.compress(b"\n" * (8 << 20))
+    pieces = list(GunzipStream().feed(payload))
+    assert sum(map(len, pieces)) == 8 << 20
+    assert max(map(len, pieces)) <= 1 << 20
+
+
+def test_gunzip_rejects_garbage() -> None:
+    with pytest.raises(zlib.error):
+        list(GunzipStream().feed(b"definitely not gzip data"))
