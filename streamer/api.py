@@ -12,6 +12,7 @@ Three shapes for three kinds of callers:
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import Any
@@ -26,6 +27,7 @@ from streamer.providers.base import Source
 from streamer.providers.urls import UrlSource
 from streamer.records import Batch, Checkpoint, Compression, Format, Record
 from streamer.sinks.base import Sink
+from streamer.state import StateStore, begin_run, open_state, tracked_run
 
 
 def _config(config: StreamConfig | None, options: dict[str, Any]) -> StreamConfig:
@@ -42,17 +44,46 @@ async def run(
     session: aiohttp.ClientSession | None = None,
     checkpoints: Mapping[str, Checkpoint] | None = None,
     on_checkpoint: CheckpointHook | None = None,
+    state: StateStore | str | os.PathLike[str] | None = None,
+    resume: bool | None = None,
     **options: Any,
 ) -> RunStats:
-    """Stream every record of ``source`` into ``sink``; return the run's counters."""
-    return await run_export(
-        source,
-        sink,
-        config=_config(config, options),
-        session=session,
-        checkpoints=checkpoints,
-        on_checkpoint=on_checkpoint,
-    )
+    """Stream every record of ``source`` into ``sink``; return the run's counters.
+
+    ``state`` (a path, or any :class:`~streamer.state.StateStore`) records
+    every acknowledged batch; ``resume`` (default: ``True`` when ``state`` is
+    given) continues from it — finished parts are skipped, the others restart
+    at their last acknowledged line, and a file sink is rolled back to match.
+    """
+    store = _state_of(state, resume, checkpoints)
+    config = _config(config, options)
+    if store is None:
+        return await run_export(
+            source, sink, config=config, session=session, checkpoints=checkpoints, on_checkpoint=on_checkpoint
+        )
+    async with tracked_run(store, sink, resume=resume is not False, on_checkpoint=on_checkpoint) as hooks:
+        return await run_export(
+            source,
+            sink,
+            config=config,
+            session=session,
+            checkpoints=hooks.checkpoints,
+            on_checkpoint=hooks.on_checkpoint,
+        )
+
+
+def _state_of(
+    state: StateStore | str | os.PathLike[str] | None,
+    resume: bool | None,
+    checkpoints: Mapping[str, Checkpoint] | None,
+) -> StateStore | None:
+    if state is None:
+        if resume:
+            raise TypeError("resume=True needs state= (a path or a StateStore) to resume from")
+        return None
+    if checkpoints is not None:
+        raise TypeError("pass either state= or checkpoints=, not both")
+    return open_state(state)
 
 
 def run_sync(source: Source, sink: Sink, **kwargs: Any) -> RunStats:
@@ -69,10 +100,19 @@ class RecordStream:
     :meth:`aclose`, by leaving ``async with``, or when the iteration ends.
     """
 
-    def __init__(self, source: Source, config: StreamConfig, session: aiohttp.ClientSession | None) -> None:
+    def __init__(
+        self,
+        source: Source,
+        config: StreamConfig,
+        session: aiohttp.ClientSession | None,
+        state: StateStore | None = None,
+        resume: bool = True,
+    ) -> None:
         self.source = source
         self.config = config
         self.stats = RunStats()
+        self.state = state
+        self._resume = resume
         self._session = session
         self._records: AsyncIterator[Record] | None = None
 
@@ -92,7 +132,32 @@ class RecordStream:
                 yield record
 
     async def batches(self) -> AsyncIterator[Batch]:
-        """The batches themselves (with checkpoints), for consumers that work per batch."""
+        """The batches themselves (with checkpoints), for consumers that work per batch.
+
+        With a state store, a batch is acknowledged when the consumer asks for
+        the next one (or the next record after its last): what the loop body
+        finished is never re-delivered, what it was busy with is (at-least-once).
+        """
+        if self.state is None:
+            async for batch in self._batches(None):
+                yield batch
+            return
+        store = self.state
+        checkpoints = begin_run(store, None, resume=self._resume)
+        error: BaseException | None = None
+        try:
+            async for batch in self._batches(checkpoints):
+                if batch.records:
+                    yield batch
+                await store.acknowledge(batch.checkpoint)
+        except BaseException as exc:
+            error = exc  # includes GeneratorExit: the consumer stopped early
+            raise
+        finally:
+            with anyio.CancelScope(shield=True):
+                await store.close(error)
+
+    async def _batches(self, checkpoints: dict[str, Checkpoint] | None) -> AsyncIterator[Batch]:
         send, recv = anyio.create_memory_object_stream[Batch](1)
 
         class _ChannelSink:
@@ -107,13 +172,18 @@ class RecordStream:
 
         task = asyncio.ensure_future(
             run_export(
-                self.source, _ChannelSink(), config=self.config, session=self._session, stats=self.stats
+                self.source,
+                _ChannelSink(),
+                config=self.config,
+                session=self._session,
+                stats=self.stats,
+                checkpoints=checkpoints,
             )
         )
         try:
             async with recv:
                 async for batch in recv:
-                    if batch.records:
+                    if batch.records or checkpoints is not None:
                         yield batch
             await task
         finally:
@@ -145,10 +215,17 @@ def stream(
     *,
     config: StreamConfig | None = None,
     session: aiohttp.ClientSession | None = None,
+    state: StateStore | str | os.PathLike[str] | None = None,
+    resume: bool | None = None,
     **options: Any,
 ) -> RecordStream:
-    """``async for record in stream(source)``: every record, as it arrives."""
-    return RecordStream(source, _config(config, options), session)
+    """``async for record in stream(source)``: every record, as it arrives.
+
+    With ``state``, progress is saved as batches are consumed and a later
+    ``stream(..., state=same)`` continues after the last consumed batch.
+    """
+    store = _state_of(state, resume, None)
+    return RecordStream(source, _config(config, options), session, store, resume is not False)
 
 
 def stream_urls(

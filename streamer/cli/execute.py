@@ -31,6 +31,7 @@ from streamer.http.redact import redact_text
 from streamer.providers.base import Source
 from streamer.records import Checkpoint
 from streamer.sinks.base import Sink
+from streamer.state import JsonFileStateStore, StateStore, tracked_run
 
 log = logging.getLogger("streamer.cli")
 
@@ -55,12 +56,21 @@ def execute(
     checkpoints: Mapping[str, Checkpoint] | None = None,
     on_checkpoint: Callable[[Checkpoint], Awaitable[None] | None] | None = None,
     after: Callable[[RunStats], None] | None = None,
+    state: StateStore | None = None,
 ) -> RunStats:
-    """Run the export and exit the process with the right code on failure."""
+    """Run the export and exit the process with the right code on failure.
+
+    ``state`` (default: the command's ``--state FILE``, if any) resumes from
+    and records acknowledged progress.
+    """
     tune_gc()
     stats = RunStats()
+    if state is None:
+        state = _state_option()
+    if state is not None and checkpoints is not None:
+        raise click.UsageError("pass either a state store or checkpoints, not both")
     try:
-        asyncio.run(_main(source, sink, config, stats, quiet, checkpoints, on_checkpoint))
+        asyncio.run(_main(source, sink, config, stats, quiet, checkpoints, on_checkpoint, state))
     except BrokenPipeError:
         _silence_stdout()
         sys.exit(EXIT_BROKEN_PIPE)
@@ -92,6 +102,7 @@ async def _main(
     quiet: bool,
     checkpoints: Mapping[str, Checkpoint] | None,
     on_checkpoint: Callable[[Checkpoint], Awaitable[None] | None] | None,
+    state: StateStore | None = None,
 ) -> None:
     from streamer.cli.progress import progress_bar
 
@@ -108,15 +119,33 @@ async def _main(
     loop.add_signal_handler(signal.SIGTERM, on_sigterm)
     try:
         async with progress_bar(stats, enabled=not quiet and sys.stderr.isatty()):
-            await run_export(
-                source, sink, config=config, stats=stats, checkpoints=checkpoints, on_checkpoint=on_checkpoint
-            )
+            if state is None:
+                await run_export(
+                    source, sink, config=config, stats=stats, checkpoints=checkpoints, on_checkpoint=on_checkpoint
+                )
+            else:
+                async with tracked_run(state, sink, resume=True, on_checkpoint=on_checkpoint) as hooks:
+                    await run_export(
+                        source,
+                        sink,
+                        config=config,
+                        stats=stats,
+                        checkpoints=hooks.checkpoints,
+                        on_checkpoint=hooks.on_checkpoint,
+                    )
     except asyncio.CancelledError:
         if terminated:
             raise _Terminated() from None
         raise
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
+
+
+def _state_option() -> StateStore | None:
+    """The store named by the running command's ``--state`` option (from ``engine_options``)."""
+    ctx = click.get_current_context(silent=True)
+    path = ctx.params.get("state") if ctx is not None else None
+    return JsonFileStateStore(path) if path else None
 
 
 def _silence_stdout() -> None:

@@ -14,6 +14,7 @@ from streamer.http.session import HTTPConfig
 from streamer.sinks.base import Sink
 from streamer.sinks.jsonl import JsonlSink
 from streamer.sinks.singer import SingerSink
+from streamer.state import JsonFileStateStore, StateStore
 
 F = Callable[..., Any]
 
@@ -40,6 +41,12 @@ _ENGINE_OPTIONS = [
         "--read-timeout", default=120.0, show_default=True, help="Seconds without data before retrying."
     ),
     click.option("--insecure", is_flag=True, help="Do not verify TLS certificates (never in production)."),
+    click.option(
+        "--state",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Save progress to this JSON file (0600) and resume from it when rerun "
+        "(with -o FILE: exactly-once output; see README 'Guarantees').",
+    ),
 ]
 
 _OUTPUT_OPTIONS = [
@@ -102,6 +109,11 @@ def build_config(
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
+
+
+def build_state(*, state: Path | None = None, **_: Any) -> StateStore | None:
+    """The ``--state`` store (pass it to ``execute(state=...)`` and its ``exports`` to providers)."""
+    return None if state is None else JsonFileStateStore(state)
 
 
 def build_sink(*, output_format: str, output: Path | None, with_metadata: bool, **_: Any) -> Sink:

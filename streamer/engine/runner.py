@@ -52,6 +52,11 @@ async def run_export(
     ``checkpoints`` (by part key) resume parts where an earlier run stopped;
     finished parts are skipped.  ``on_checkpoint`` is called after each batch
     the sink accepted, with the position it reached.
+
+    When resuming (``checkpoints`` is not ``None``, even if empty) and the
+    sink has ``async load_checkpoints() -> dict[str, Checkpoint]`` — a sink
+    that commits checkpoints in the same transaction as its data — the
+    sink's checkpoints replace ``checkpoints``: they are exactly what it holds.
     """
     config = config or StreamConfig()
     stats = stats or RunStats()
@@ -62,6 +67,10 @@ async def run_export(
         await sink.open()
         error: BaseException | None = None
         try:
+            if checkpoints is not None:
+                committed = await _committed_checkpoints(sink)
+                if committed is not None:
+                    run.checkpoints = dict(committed)
             await run.execute(session)
         except BaseException as exc:
             error = _first_error(exc)
@@ -180,6 +189,12 @@ class _Run:
             result = self.on_checkpoint(batch.checkpoint)
             if result is not None:
                 await result
+
+
+async def _committed_checkpoints(sink: Sink) -> Mapping[str, Checkpoint] | None:
+    """The checkpoints a transactional sink stored with its data, if it offers them."""
+    load = getattr(sink, "load_checkpoints", None)
+    return None if load is None else await load()
 
 
 def _first_error(exc: BaseException) -> BaseException:

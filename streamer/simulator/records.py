@@ -160,8 +160,105 @@ def ledger_entry(rng: random.Random, ctx: dict[str, Any]) -> dict[str, Any]:
         "LedgerType": rng.choice(("Revenue", "Tax", "Payment", "Deposit", "Guest")),
         "LedgerEntryType": rng.choice(("Debit", "Credit")),
         "PostingDate": (EPOCH + timedelta(days=rng.randrange(300))).strftime("%Y-%m-%d"),
-        "Value": {"Currency": ctx["currency"], "Value": round(rng.uniform(-500, 500), 2)},
+        "Value": _amount(rng, ctx["currency"]),
         "CreatedUtc": _utc(rng),
+    }
+
+
+def company(rng: random.Random, ctx: dict[str, Any]) -> dict[str, Any]:
+    created = _utc(rng)
+    name = f"{rng.choice(LAST)} {rng.choice(('Travel', 'Holdings', 'Events', 'Consulting'))}"
+    return {
+        "ChainId": ctx["chain"],
+        "Name": name,
+        "Number": rng.randrange(1000, 99999),
+        "Identifier": str(rng.randrange(10**7, 10**8)),
+        "TaxIdentifier": f"CZ{rng.randrange(10**7, 10**8)}",
+        "InvoicingEmail": f"billing{rng.randrange(1000)}@example.com",
+        "CreditRating": {"Basic": rng.choice(("CreditOk", "PaymentRequiredUpfront"))},
+        "CreatedUtc": created,
+        "UpdatedUtc": created,
+        "IsActive": rng.random() < 0.95,
+    }
+
+
+def bill(rng: random.Random, ctx: dict[str, Any]) -> dict[str, Any]:
+    created = _utc(rng)
+    closed = rng.random() < 0.6
+    return {
+        "EnterpriseId": ctx["enterprise"],
+        "AccountId": _uuid(rng),
+        "AccountType": rng.choice(("Customer", "Company")),
+        "CounterId": _uuid(rng),
+        "Number": str(rng.randrange(10**5, 10**6)) if closed else None,
+        "State": "Closed" if closed else "Open",
+        "Type": rng.choice(("Receipt", "Invoice")),
+        "Currency": ctx["currency"],
+        "CreatedUtc": created,
+        "UpdatedUtc": created,
+        "IssuedUtc": _utc(rng) if closed else None,
+        "DueUtc": _utc(rng) if closed else None,
+        "PaidUtc": None,
+        "Notes": rng.choice(("", "Late checkout", "Group booking")),
+    }
+
+
+def availability_adjustment(rng: random.Random, ctx: dict[str, Any]) -> dict[str, Any]:
+    first = EPOCH + timedelta(days=rng.randrange(300))
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    return {
+        "EnterpriseId": ctx["enterprise"],
+        "ServiceId": ctx["service"],
+        "AvailabilityBlockId": _uuid(rng) if rng.random() < 0.5 else None,
+        "ResourceCategoryId": _uuid(rng),
+        "FirstTimeUnitStartUtc": first.strftime(fmt),
+        "LastTimeUnitStartUtc": (first + timedelta(days=rng.randint(0, 6))).strftime(fmt),
+        "UnitCount": rng.randint(-5, 5),
+        "ActivityState": rng.choice(("Active", "Deleted")),
+        "CreatedUtc": _utc(rng),
+        "UpdatedUtc": _utc(rng),
+        "ReleasedUtc": None,
+    }
+
+
+def availability_block(rng: random.Random, ctx: dict[str, Any]) -> dict[str, Any]:
+    first = EPOCH + timedelta(days=rng.randrange(300))
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    return {
+        "EnterpriseId": ctx["enterprise"],
+        "ServiceId": ctx["service"],
+        "RateId": _uuid(rng),
+        "CompanyId": _uuid(rng) if rng.random() < 0.5 else None,
+        "BookerId": None,
+        "Name": f"{rng.choice(LAST)} wedding",
+        "State": rng.choice(("Confirmed", "Optional", "Inquired", "Canceled")),
+        "ReservationPurpose": rng.choice(("Leisure", "Business")),
+        "Budget": _amount(rng, ctx["currency"]),
+        "FirstTimeUnitStartUtc": first.strftime(fmt),
+        "LastTimeUnitStartUtc": (first + timedelta(days=rng.randint(1, 5))).strftime(fmt),
+        "ReleasedUtc": (first - timedelta(days=14)).strftime(fmt),
+        "CreatedUtc": _utc(rng),
+        "UpdatedUtc": _utc(rng),
+        "ExternalIdentifier": str(rng.randrange(10**5, 10**6)),
+        "IsActive": True,
+    }
+
+
+def resource_block(rng: random.Random, ctx: dict[str, Any]) -> dict[str, Any]:
+    start = EPOCH + timedelta(days=rng.randrange(300))
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    return {
+        "EnterpriseId": ctx["enterprise"],
+        "AssignedResourceId": _uuid(rng),
+        "Name": rng.choice(("Renovation", "Broken AC", "Staff use")),
+        "Type": rng.choice(("OutOfOrder", "InternalUse")),
+        "StartUtc": start.strftime(fmt),
+        "EndUtc": (start + timedelta(days=rng.randint(1, 10))).strftime(fmt),
+        "CreatedUtc": _utc(rng),
+        "UpdatedUtc": _utc(rng),
+        "DeletedUtc": None,
+        "Notes": "",
+        "IsActive": True,
     }
 
 
@@ -171,6 +268,11 @@ BUILDERS: dict[str, Builder] = {
     "Reservation": reservation,
     "Customer": customer,
     "LedgerEntry": ledger_entry,
+    "Company": company,
+    "Bill": bill,
+    "AvailabilityAdjustment": availability_adjustment,
+    "AvailabilityBlock": availability_block,
+    "ResourceBlock": resource_block,
 }
 """Entity type → builder; providers' simulators may register more."""
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import BinaryIO
+from collections.abc import Mapping
+from typing import Any, BinaryIO
 
 import anyio.to_thread
 import orjson
@@ -39,6 +40,8 @@ class JsonlSink:
         self._fsync = fsync
         self._stream: BinaryIO | None = None
         self._owned = False
+        self._length = 0
+        self._committing = False
         self.records = 0
 
     async def open(self) -> None:
@@ -47,6 +50,7 @@ class JsonlSink:
         elif isinstance(self._target, (str, Path)):
             self._stream = open(self._target, "ab")  # noqa: SIM115 - closed in close()
             self._owned = True
+            self._length = os.fstat(self._stream.fileno()).st_size
         else:
             self._stream = self._target
 
@@ -80,6 +84,7 @@ class JsonlSink:
         assert self._stream is not None
         self._stream.write(payload)
         self._stream.flush()
+        self._length += len(payload)
         if self._fsync:
             os.fsync(self._stream.fileno())
 
@@ -88,6 +93,9 @@ class JsonlSink:
             return
         try:
             if self._owned:
+                if self._committing:
+                    self._stream.flush()
+                    os.fsync(self._stream.fileno())
                 self._stream.close()
             else:
                 try:
@@ -96,3 +104,56 @@ class JsonlSink:
                     pass
         finally:
             self._stream = None
+
+    # -- exactly-once with a state store (streamer.state.CommittableSink)
+    #
+    # The store saves the file's length with the checkpoints it covers, after
+    # fsyncing the file; a resumed run truncates the file back to that length
+    # before appending, so lines written after the last save (and a line torn
+    # by a kill) are dropped and re-delivered exactly once.
+
+    def commit_mark(self) -> dict[str, Any] | None:
+        """The output file and its length now (``None`` for stdout and streams)."""
+        if not isinstance(self._target, (str, Path)) or self._target == "-":
+            return None
+        self._committing = True
+        path = Path(self._target)
+        if self._stream is not None:
+            length = self._length
+        else:
+            length = path.stat().st_size if path.exists() else 0
+        return {"kind": "jsonl-file", "path": str(path.resolve()), "length": length}
+
+    async def sync(self) -> None:
+        """fsync what was written (the file stays open)."""
+        if self._stream is not None and self._owned:
+            await anyio.to_thread.run_sync(self._sync)
+
+    def _sync(self) -> None:
+        stream = self._stream
+        if stream is not None:
+            stream.flush()
+            os.fsync(stream.fileno())
+
+    def restore(self, mark: Mapping[str, Any]) -> None:
+        """Truncate the output file to the committed length (before :meth:`open`)."""
+        from streamer.state.store import StateError
+
+        if mark.get("kind") != "jsonl-file" or not isinstance(self._target, (str, Path)):
+            return
+        path = Path(self._target)
+        if str(path.resolve()) != mark.get("path"):
+            return  # output redirected to another file: it starts where the state says
+        length = int(mark.get("length", 0))
+        size = path.stat().st_size if path.exists() else 0
+        if size < length:
+            raise StateError(
+                f"output file {path} has {size} bytes but the state says {length} were delivered to it; "
+                "records would be lost — restore the file or start over without the state"
+            )
+        if size > length:
+            with open(path, "r+b") as stream:
+                stream.truncate(length)
+                stream.flush()
+                os.fsync(stream.fileno())
+        self._committing = True

@@ -254,7 +254,9 @@ class BaseStateStore:
     async def close(self, error: BaseException | None = None) -> None:
         status = "completed"
         if error is not None:
-            cancelled = isinstance(error, (anyio.get_cancelled_exc_class(), KeyboardInterrupt, SystemExit))
+            cancelled = isinstance(
+                error, (anyio.get_cancelled_exc_class(), KeyboardInterrupt, SystemExit, GeneratorExit)
+            )
             status = "interrupted" if cancelled else "failed"
         self.run = {**self.run, "status": status, "finished_at": _utc_now()}
         if error is not None and status == "failed":

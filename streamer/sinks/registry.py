@@ -1,0 +1,158 @@
+"""``--sink URL``: pick and configure a sink from one string.
+
+=================================================  =========================================
+``-`` or ``jsonl:-``                               JSON lines on stdout
+``jsonl:///out.jsonl``                             JSON lines appended to a file
+``singer:-`` / ``singer:///out.singer``            Singer messages
+``dir:///out?gzip=1&rotate_mb=100&fsync=1``        JSONL per entity type in a directory
+``sqlite:///out.db``                               SQLite (``?table_prefix=raw_``)
+``duckdb:///out.duckdb``                           DuckDB (extra ``duckdb``)
+``postgresql://user:pw@host:5432/db?schema=raw``   PostgreSQL (extra ``postgres``)
+=================================================  =========================================
+
+Paths follow the SQLAlchemy convention: what follows ``scheme:///`` is
+relative to the working directory (``sqlite:///out.db`` is ``./out.db``) and
+an absolute path takes a fourth slash (``sqlite:////var/data/out.db``);
+``scheme:path`` works too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import parse_qs
+
+from streamer.errors import ConfigError
+from streamer.sinks.base import Sink
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _split(url: str) -> tuple[str, str, dict[str, str]]:
+    """``scheme:///path?k=v`` → (scheme, path, {k: v})."""
+    if url == "-":
+        return "jsonl", "-", {}
+    scheme, sep, rest = url.partition(":")
+    if not sep or not scheme:
+        raise ConfigError(f"sink {url!r} is not a URL: try sqlite:///out.db, dir:///out or - for stdout")
+    rest, _, query = rest.partition("?")
+    if rest.startswith("//"):
+        rest = rest[2:]
+        if rest.startswith("/"):
+            rest = rest[1:]
+    params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+    return scheme.lower(), rest, params
+
+
+def _flag(params: dict[str, str], name: str, url: str) -> bool:
+    value = params.pop(name, "0").lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"sink {url}: {name}={value!r} should be 1 or 0")
+
+
+def _path(path: str, url: str) -> str:
+    if not path:
+        raise ConfigError(f"sink {url} names no path")
+    return path
+
+
+def _no_more(params: dict[str, str], url: str, scheme: str) -> None:
+    if params:
+        raise ConfigError(f"sink {url}: unknown option(s) {', '.join(sorted(params))} for {scheme}")
+
+
+def _jsonl(path: str, params: dict[str, str], url: str, with_metadata: bool) -> Sink:
+    from streamer.sinks.jsonl import JsonlSink
+
+    metadata = _flag(params, "metadata", url) or with_metadata
+    _no_more(params, url, "jsonl")
+    return JsonlSink(None if path in ("", "-") else Path(path), with_metadata=metadata)
+
+
+def _singer(path: str, params: dict[str, str], url: str, with_metadata: bool) -> Sink:
+    from streamer.sinks.singer import SingerSink
+
+    _no_more(params, url, "singer")
+    if path in ("", "-"):
+        return SingerSink()
+    return SingerSink(open(path, "ab"))  # noqa: SIM115 - the sink owns it until exit
+
+
+def _dir(path: str, params: dict[str, str], url: str, with_metadata: bool) -> Sink:
+    from streamer.sinks.directory import DirSink
+
+    gzipped = _flag(params, "gzip", url)
+    fsync = _flag(params, "fsync", url)
+    rotate = params.pop("rotate_mb", None)
+    try:
+        rotate_bytes = int(float(rotate) * (1 << 20)) if rotate else None
+    except ValueError:
+        raise ConfigError(f"sink {url}: rotate_mb={rotate!r} is not a number") from None
+    _no_more(params, url, "dir")
+    return DirSink(_path(path, url), gzip=gzipped, rotate_bytes=rotate_bytes, fsync=fsync)
+
+
+def _sqlite(path: str, params: dict[str, str], url: str, with_metadata: bool) -> Sink:
+    from streamer.sinks.sqlite import SqliteSink
+
+    prefix = params.pop("table_prefix", "")
+    synchronous = params.pop("synchronous", "NORMAL")
+    _no_more(params, url, "sqlite")
+    return SqliteSink(_path(path, url), table_prefix=prefix, synchronous=synchronous)
+
+
+def _duckdb(path: str, params: dict[str, str], url: str, with_metadata: bool) -> Sink:
+    from streamer.sinks.duckdb import DuckDBSink
+
+    prefix = params.pop("table_prefix", "")
+    _no_more(params, url, "duckdb")
+    return DuckDBSink(_path(path, url), table_prefix=prefix)
+
+
+def _postgres(path: str, params: dict[str, str], url: str, with_metadata: bool) -> Sink:
+    from streamer.sinks.postgres import PostgresSink
+
+    return PostgresSink.from_url(url)
+
+
+SINK_SCHEMES: dict[str, Callable[[str, dict[str, str], str, bool], Sink]] = {
+    "jsonl": _jsonl,
+    "singer": _singer,
+    "dir": _dir,
+    "sqlite": _sqlite,
+    "duckdb": _duckdb,
+    "postgresql": _postgres,
+    "postgres": _postgres,
+}
+"""URL scheme → factory(path, query options, url, with_metadata); add yours here."""
+
+
+def sink_from_url(url: str, *, with_metadata: bool = False) -> Sink:
+    """The sink a ``--sink`` URL names (see the module docstring for the forms)."""
+    scheme, path, params = _split(url)
+    factory = SINK_SCHEMES.get(scheme)
+    if factory is None:
+        raise ConfigError(f"sink {url!r}: unknown scheme {scheme!r}; known: {', '.join(sorted(SINK_SCHEMES))}")
+    try:
+        return factory(path, params, url, with_metadata)
+    except ValueError as exc:
+        raise ConfigError(f"sink {scheme}: {exc}") from exc
+
+
+def describe(url: str) -> str:
+    """The URL without its password, for logs."""
+    from streamer.http.redact import redact_text
+
+    scheme, _, rest = url.partition("://")
+    if "@" in rest.split("/", 1)[0]:
+        userinfo, _, host = rest.partition("@")
+        user = userinfo.split(":", 1)[0]
+        return redact_text(f"{scheme}://{user}:***@{host}" if ":" in userinfo else url)
+    return redact_text(url)
+
+
+__all__ = ["SINK_SCHEMES", "describe", "sink_from_url"]

@@ -1,0 +1,136 @@
+"""Helpers for the fault-injection suite (tests/faults): sources over the simulator,
+output readers, exactly-once assertions, and a tiny server for hand-made bytes."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from pathlib import Path
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from streamer.records import Part, PartInfo
+from streamer.simulator import SimExport, Simulator
+
+
+class SimSource:
+    """Every file of ``exports`` as a part, with signed URLs that can be re-signed.
+
+    ``url_ttl`` signs every URL with that lifetime; ``tell_ttl`` says whether
+    the engine is told about it (proactive refresh) or must discover the
+    expiry from a 403 (reactive refresh).
+    """
+
+    name = "sim"
+
+    def __init__(
+        self,
+        sim: Simulator,
+        exports: Sequence[SimExport],
+        *,
+        url_ttl: float | None = None,
+        tell_ttl: bool = True,
+        refresh: bool = True,
+        sizes: Mapping[str, int] | None = None,
+    ) -> None:
+        self.sim = sim
+        self.exports = list(exports)
+        self.url_ttl = url_ttl
+        self.tell_ttl = tell_ttl
+        self.refresh = refresh
+        self.sizes = dict(sizes or {})
+        self.refreshes = 0
+
+    async def parts(self, session: aiohttp.ClientSession) -> AsyncIterator[Part]:
+        for export in self.exports:
+            for i in range(len(export.files)):
+                key = f"{export.id}/{i}"
+                yield Part(
+                    info=PartInfo(
+                        source=self.name,
+                        index=i,
+                        entity_type=export.entity_type,
+                        export_id=export.id,
+                        name=export.file_name(i),
+                    ),
+                    url=self.sim.file_url(export, i, self.url_ttl),
+                    size=self.sizes.get(key, export.file_size(i)),
+                    refresh=self._refresher(export, i) if self.refresh else None,
+                    url_ttl=self.url_ttl if self.tell_ttl else None,
+                    url_issued_at=time.monotonic(),
+                )
+
+    def _refresher(self, export: SimExport, index: int):  # type: ignore[no-untyped-def]
+        async def refresh() -> str:
+            self.refreshes += 1
+            return self.sim.file_url(export, index, self.url_ttl)
+
+        return refresh
+
+
+def expected_ids(exports: Iterable[SimExport]) -> list[str]:
+    return [i for export in exports for i in export.ids()]
+
+
+def ids_in_file(path: Path) -> list[str]:
+    """Ids of every line of a JSONL output file (a torn last line fails the test)."""
+    if not path.exists():
+        return []
+    return [orjson.loads(line)["Id"] for line in path.read_bytes().splitlines() if line]
+
+
+def assert_exactly_once(got: Sequence[str], expected: Sequence[str], context: str = "") -> None:
+    counts = collections.Counter(got)
+    duplicated = {k: n for k, n in counts.items() if n > 1}
+    missing = set(expected) - set(counts)
+    extra = set(counts) - set(expected)
+    where = f" ({context})" if context else ""
+    assert not duplicated, f"{len(duplicated)} records delivered more than once{where}: {list(duplicated)[:5]}"
+    assert not missing, f"{len(missing)} records lost{where}: {sorted(missing)[:5]}"
+    assert not extra, f"{len(extra)} unexpected records{where}: {sorted(extra)[:5]}"
+    assert len(got) == len(expected)
+
+
+def assert_at_least_once(got: Sequence[str], expected: Sequence[str], context: str = "") -> None:
+    missing = set(expected) - set(got)
+    assert not missing, f"{len(missing)} records lost ({context}): {sorted(missing)[:5]}"
+    assert set(got) <= set(expected)
+
+
+@contextlib.asynccontextmanager
+async def serve_bytes(
+    files: Mapping[str, bytes],
+    *,
+    chunk: int = 7,
+    content_type: str = "application/x-ndjson",
+) -> AsyncIterator[str]:
+    """Serve ``files`` (name → body) on 127.0.0.1 in ``chunk``-byte writes; yield the base URL."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        body = files.get(request.match_info["name"])
+        if body is None:
+            return web.Response(status=404)
+        response = web.StreamResponse()
+        response.content_type = content_type
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for start in range(0, len(body), chunk):
+            await response.write(body[start : start + chunk])
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/{name}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, shutdown_timeout=0.2)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()

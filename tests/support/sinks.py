@@ -1,0 +1,95 @@
+"""Read back what a sink stored, straight from its backend (no code of the sink involved)."""
+
+from __future__ import annotations
+
+import gzip
+import sqlite3
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from streamer.records import Batch, Checkpoint, PartInfo, Record
+
+
+def sqlite_rows(path: Path) -> dict[str, list[tuple[str, str | None, str | None, dict[str, Any]]]]:
+    conn = sqlite3.connect(path)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {
+            t: [(i, e, u, orjson.loads(r)) for i, e, u, r in conn.execute(f"SELECT id, enterprise_id, updated_utc, record FROM {t}")]
+            for t in tables
+            if not t.startswith("_streamer")
+        }
+    finally:
+        conn.close()
+
+
+def duckdb_rows(path: Path) -> dict[str, list[tuple[str, str | None, str | None, dict[str, Any]]]]:
+    import duckdb
+
+    conn = duckdb.connect(str(path), read_only=True)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()]
+        return {
+            t: [
+                (i, e, u, orjson.loads(r))
+                for i, e, u, r in conn.execute(f"SELECT id, enterprise_id, updated_utc, record FROM {t}").fetchall()
+            ]
+            for t in tables
+            if not t.startswith("_streamer")
+        }
+    finally:
+        conn.close()
+
+
+async def postgres_rows(dsn: str, schema: str) -> dict[str, list[tuple[str, str | None, str | None, dict[str, Any]]]]:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        tables = [
+            r["table_name"]
+            for r in await conn.fetch(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = $1", schema
+            )
+        ]
+        out = {}
+        for t in tables:
+            if t.startswith("_streamer"):
+                continue
+            rows = await conn.fetch(f"SELECT id, enterprise_id, updated_utc, record::text AS r FROM {schema}.{t}")
+            out[t] = [(r["id"], r["enterprise_id"], r["updated_utc"], orjson.loads(r["r"])) for r in rows]
+        return out
+    finally:
+        await conn.close()
+
+
+def dir_records(directory: Path) -> dict[str, list[dict[str, Any]]]:
+    """Every record of every ``<table>-NNNNN.jsonl[.gz]`` file, in file order."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(directory.glob("*-*.jsonl*")):
+        table = path.name.rsplit("-", 1)[0]
+        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        out.setdefault(table, []).extend(orjson.loads(line) for line in data.splitlines() if line)
+    return out
+
+
+def duplicates(ids: list[str]) -> list[str]:
+    return [i for i, n in Counter(ids).items() if n > 1]
+
+
+def make_batch(
+    records: list[dict[str, Any]],
+    *,
+    entity_type: str = "OrderItem",
+    index: int = 0,
+    first_line: int = 1,
+    done: bool = False,
+) -> Batch:
+    """A batch as the engine would hand it over, for sink unit tests."""
+    info = PartInfo(source="test", index=index, entity_type=entity_type, export_id="exp")
+    recs = [Record(data, info, first_line + i, (first_line + i - 1) * 100) for i, data in enumerate(records)]
+    last = first_line + len(records) - 1
+    return Batch(recs, info, Checkpoint(info.key, offset=last * 100, line=last, done=done))

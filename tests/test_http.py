@@ -1,0 +1,97 @@
+"""HTTP helpers: Retry-After parsing, redaction, retry budget, session timeouts."""
+
+import asyncio
+import email.utils
+
+import pytest
+
+from streamer.errors import RetryableHTTPError
+from streamer.http.redact import redact_text, redact_url, register_secret
+from streamer.http.responses import error_message_of, retry_after_of
+from streamer.http.retry import RetryPolicy
+from streamer.http.session import HTTPConfig, open_session
+
+
+def test_retry_after_seconds_and_dates() -> None:
+    now = 1_700_000_000.0
+    assert retry_after_of({"Retry-After": "12"}, now=now) == 12.0
+    date = email.utils.formatdate(now + 30, usegmt=True)
+    assert retry_after_of({"Retry-After": date}, now=now) == pytest.approx(30, abs=1)
+    assert retry_after_of({"X-RateLimit-Retry-After": "2023-11-14T22:14:20Z"}, now=now) == pytest.approx(
+        1_700_000_060 - now
+    )
+    assert retry_after_of({}, now=now) is None
+    assert retry_after_of({"Retry-After": "soon"}, now=now) is None
+
+
+def test_redact_url_drops_query_and_userinfo() -> None:
+    url = "https://user:pw@bucket.s3.amazonaws.com/exports/a.csv?X-Amz-Signature=abc&X-Amz-Expires=30"
+    assert redact_url(url) == "https://bucket.s3.amazonaws.com/exports/a.csv?…"
+    assert redact_url("http://127.0.0.1:8080/x") == "http://127.0.0.1:8080/x"
+
+
+def test_registered_secrets_are_masked() -> None:
+    register_secret("C66EF7B239D24632943D115EDE9CB810")
+    assert redact_text("token C66EF7B239D24632943D115EDE9CB810 bad") == "token *** bad"
+
+
+def test_error_messages_from_json_and_s3_xml() -> None:
+    assert error_message_of(b'{"Message":"Invalid token","Details":{"a":1}}') == ("Invalid token", {"a": 1})
+    xml = b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
+    assert error_message_of(xml)[0] == "Request has expired"
+
+
+def test_backoff_doubles_and_caps() -> None:
+    policy = RetryPolicy(initial_delay=1, max_delay=5, jitter=0)
+    assert [policy.backoff(n) for n in range(1, 6)] == [1, 2, 4, 5, 5]
+
+
+async def test_budget_resets_when_progress_is_made() -> None:
+    progress = 0
+    calls = 0
+    policy = RetryPolicy(max_attempts=3, initial_delay=0, max_delay=0, jitter=0)
+
+    async def flaky() -> None:
+        nonlocal calls, progress
+        calls += 1
+        if calls < 10:
+            if calls % 2 == 0:
+                progress += 1  # every other attempt gets somewhere before failing
+            raise RetryableHTTPError("boom", status=503)
+
+    async for attempt in policy.retrying(progress=lambda: progress):
+        with attempt:
+            await flaky()
+    assert calls == 10  # far more than max_attempts in total, never 3 in a row without progress
+
+
+async def test_budget_exhausted_without_progress() -> None:
+    policy = RetryPolicy(max_attempts=3, initial_delay=0, max_delay=0, jitter=0)
+    calls = 0
+    with pytest.raises(RetryableHTTPError):
+        async for attempt in policy.retrying(progress=lambda: 0):
+            with attempt:
+                calls += 1
+                raise RetryableHTTPError("down", status=503)
+    assert calls == 3
+
+
+async def test_retry_after_hint_is_honoured() -> None:
+    policy = RetryPolicy(max_attempts=2, initial_delay=5, jitter=0)
+    calls = 0
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async for attempt in policy.retrying():
+        with attempt:
+            calls += 1
+            if calls == 1:
+                raise RetryableHTTPError("slow down", status=429, retry_after=0.05)
+    assert 0.04 < loop.time() - started < 2
+
+
+async def test_session_has_no_total_timeout() -> None:
+    async with open_session(HTTPConfig(connect_timeout=3, read_timeout=7)) as session:
+        assert session.timeout.total is None
+        assert session.timeout.sock_connect == 3
+        assert session.timeout.sock_read == 7
+        assert session.auto_decompress is False
