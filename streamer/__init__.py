@@ -15,6 +15,7 @@ from streamer.errors import (
     PartChangedError,
     PartError,
     RetryableHTTPError,
+    RowCountMismatchError,
     SizeMismatchError,
     StreamerError,
     URLExpiredError,
@@ -22,11 +23,22 @@ from streamer.errors import (
 from streamer.http.retry import RetryPolicy
 from streamer.http.session import HTTPConfig
 from streamer.providers.base import Source
+from streamer.providers.logisense import LogisenseSource
+from streamer.providers.mews import MewsSource
+from streamer.providers.rebilly import RebillySource
 from streamer.providers.urls import UrlSource
 from streamer.records import Batch, Checkpoint, Part, PartInfo, Record
 from streamer.sinks.base import Sink
 from streamer.sinks.callback import CallbackSink
+from streamer.sinks.directory import DirSink
+from streamer.sinks.duckdb import DuckDBSink
 from streamer.sinks.jsonl import JsonlSink
+from streamer.sinks.postgres import PostgresSink
+from streamer.sinks.registry import sink_from_url
+from streamer.sinks.singer import SingerSink
+from streamer.sinks.sqlite import SqliteSink
+from streamer.metrics import Progress, log_progress
+from streamer.workers import PartitionedSource
 
 __all__ = [
     "BadLines",
@@ -35,32 +47,45 @@ __all__ = [
     "Checkpoint",
     "ConfigError",
     "DecodeError",
+    "DirSink",
+    "DuckDBSink",
     "ExportError",
     "ExportTimeoutError",
     "HTTPConfig",
     "HTTPError",
     "JsonlSink",
     "LineTooLongError",
+    "LogisenseSource",
+    "MewsSource",
     "Part",
     "PartChangedError",
     "PartError",
     "PartInfo",
     "PartStats",
+    "PartitionedSource",
+    "PostgresSink",
+    "Progress",
+    "RebillySource",
     "Record",
     "RecordStream",
     "RetryPolicy",
     "RetryableHTTPError",
+    "RowCountMismatchError",
     "RunStats",
-    "SizeMismatchError",
+    "SingerSink",
     "Sink",
+    "SizeMismatchError",
     "Source",
+    "SqliteSink",
     "StreamConfig",
     "StreamerError",
     "URLExpiredError",
     "UrlSource",
     "__version__",
+    "log_progress",
     "run",
     "run_sync",
+    "sink_from_url",
     "stream",
     "stream_urls",
 ]

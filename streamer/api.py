@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterable, Mapping
+import signal
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -21,13 +22,14 @@ import aiohttp
 import anyio
 
 from streamer.engine.config import StreamConfig
-from streamer.engine.runner import CheckpointHook, run_export
+from streamer.engine.runner import CheckpointHook, ProgressHook, run_export
 from streamer.engine.stats import RunStats
 from streamer.providers.base import Source
 from streamer.providers.urls import UrlSource
 from streamer.records import Batch, Checkpoint, Compression, Format, Record
 from streamer.sinks.base import Sink
 from streamer.state import StateStore, begin_run, open_state, tracked_run
+from streamer.workers import run_until_signalled
 
 
 def _config(config: StreamConfig | None, options: dict[str, Any]) -> StreamConfig:
@@ -46,6 +48,9 @@ async def run(
     on_checkpoint: CheckpointHook | None = None,
     state: StateStore | str | os.PathLike[str] | None = None,
     resume: bool | None = None,
+    on_progress: ProgressHook | None = None,
+    progress_interval: float = 1.0,
+    stop_on: Iterable[signal.Signals | int] = (),
     **options: Any,
 ) -> RunStats:
     """Stream every record of ``source`` into ``sink``; return the run's counters.
@@ -54,22 +59,48 @@ async def run(
     every acknowledged batch; ``resume`` (default: ``True`` when ``state`` is
     given) continues from it — finished parts are skipped, the others restart
     at their last acknowledged line, and a file sink is rolled back to match.
+    Without ``state``, ``resume=True`` resumes from what a sink that commits
+    its own checkpoints (SQLite, DuckDB, PostgreSQL, ``dir``) holds.
+
+    ``on_progress(stats)`` is called every ``progress_interval`` seconds (see
+    :mod:`streamer.metrics`).  ``stop_on=(signal.SIGTERM,)`` makes those
+    signals stop the run gracefully — the current batch is finished, state is
+    saved, and ``run`` returns with ``stats.stopped_by`` set (see
+    :mod:`streamer.workers`).
     """
+    if state is None and resume and hasattr(sink, "load_checkpoints"):
+        checkpoints, resume = dict(checkpoints or {}), None  # the sink's own checkpoints win
     store = _state_of(state, resume, checkpoints)
     config = _config(config, options)
-    if store is None:
-        return await run_export(
-            source, sink, config=config, session=session, checkpoints=checkpoints, on_checkpoint=on_checkpoint
-        )
-    async with tracked_run(store, sink, resume=resume is not False, on_checkpoint=on_checkpoint) as hooks:
-        return await run_export(
-            source,
-            sink,
-            config=config,
-            session=session,
-            checkpoints=hooks.checkpoints,
-            on_checkpoint=hooks.on_checkpoint,
-        )
+    stats = RunStats()
+    progress = {"on_progress": on_progress, "progress_interval": progress_interval, "stats": stats}
+
+    async def go(sink: Sink) -> RunStats:
+        if store is None:
+            return await run_export(
+                source,
+                sink,
+                config=config,
+                session=session,
+                checkpoints=checkpoints,
+                on_checkpoint=on_checkpoint,
+                **progress,  # type: ignore[arg-type]
+            )
+        async with tracked_run(store, sink, resume=resume is not False, on_checkpoint=on_checkpoint) as hooks:
+            return await run_export(
+                source,
+                sink,
+                config=config,
+                session=session,
+                checkpoints=hooks.checkpoints,
+                on_checkpoint=hooks.on_checkpoint,
+                **progress,  # type: ignore[arg-type]
+            )
+
+    signals = tuple(stop_on)
+    if not signals:
+        return await go(sink)
+    return await run_until_signalled(signals, go, sink, stats)
 
 
 def _state_of(
@@ -88,7 +119,11 @@ def _state_of(
 
 def run_sync(source: Source, sink: Sink, **kwargs: Any) -> RunStats:
     """:func:`run` for code that is not async: runs its own event loop and
-    returns when the export is done (or raises its error)."""
+    returns when the export is done (or raises its error).
+
+    Safe from any thread that has no running event loop (each call gets its
+    own loop); ``stop_on=`` signals need the main thread.
+    """
     return asyncio.run(run(source, sink, **kwargs))
 
 
@@ -115,6 +150,7 @@ class RecordStream:
         self._resume = resume
         self._session = session
         self._records: AsyncIterator[Record] | None = None
+        self._batch_iterators: list[AsyncGenerator[Batch, None]] = []
 
     # -- async iteration over records
 
@@ -131,8 +167,19 @@ class RecordStream:
             for record in batch.records:
                 yield record
 
-    async def batches(self) -> AsyncIterator[Batch]:
+    def batches(self) -> AsyncIterator[Batch]:
         """The batches themselves (with checkpoints), for consumers that work per batch.
+
+        Closed with the stream (``async with`` / :meth:`aclose`) even when the
+        loop over it was left early, so the engine stops and the state is
+        saved right there, not whenever the garbage collector gets to it.
+        """
+        iterator = self._tracked_batches()
+        self._batch_iterators.append(iterator)
+        return iterator
+
+    async def _tracked_batches(self) -> AsyncGenerator[Batch, None]:
+        """See :meth:`batches`.
 
         With a state store, a batch is acknowledged when the consumer asks for
         the next one (or the next record after its last): what the loop body
@@ -197,6 +244,9 @@ class RecordStream:
     async def aclose(self) -> None:
         if self._records is not None:
             await self._records.aclose()  # type: ignore[attr-defined]
+        iterators, self._batch_iterators = self._batch_iterators, []
+        for iterator in iterators:
+            await iterator.aclose()
 
     async def __aenter__(self) -> RecordStream:
         return self

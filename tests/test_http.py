@@ -95,3 +95,22 @@ async def test_session_has_no_total_timeout() -> None:
         assert session.timeout.sock_connect == 3
         assert session.timeout.sock_read == 7
         assert session.auto_decompress is False
+
+
+async def test_waits_double_from_the_first_retry(monkeypatch) -> None:
+    import tenacity
+
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    policy = RetryPolicy(max_attempts=5, initial_delay=1, max_delay=100, jitter=0)
+    retrying = policy.retrying()
+    retrying.sleep = fake_sleep  # type: ignore[method-assign]
+    with pytest.raises(RetryableHTTPError):
+        async for attempt in retrying:
+            with attempt:
+                raise RetryableHTTPError("down", status=503)
+    assert slept == [1, 2, 4, 8]
+    assert isinstance(retrying, tenacity.AsyncRetrying)

@@ -1,8 +1,12 @@
-"""``streamer demo``: the main job end to end against an in-process simulator.
+"""``streamer demo``: the Mews path end to end against an in-process simulator.
 
-No credentials, no internet: a simulator on 127.0.0.1 serves a multi-entity,
-multi-part export with a few dropped connections, and every record goes to
-stdout exactly once.  ``streamer demo | wc -l`` equals the count on stderr.
+No credentials, no internet: a simulator on 127.0.0.1 serves the Mews
+Connector exports API with the seeds' demo tokens.  The demo creates
+exports of several entity types, polls them until they succeed, and streams
+their multi-part JSONL files through short-lived signed URLs (re-signed with
+``exports/getAll``) while the server cuts a couple of connections mid-file.
+Every record goes to stdout exactly once: ``streamer demo | wc -l`` equals
+the count printed on stderr.
 """
 
 from __future__ import annotations
@@ -16,11 +20,14 @@ import click
 
 from streamer.cli.execute import execute
 from streamer.cli.options import build_config, build_sink, engine_options, output_options
-from streamer.providers.urls import UrlSource
+from streamer.engine.stats import RunStats
+from streamer.providers.mews import MewsSource, PollPolicy
+from streamer.providers.mews.limiter import SlidingWindowLimiter
 from streamer.simulator.faults import FaultPlan
+from streamer.simulator.mews import DEMO_ACCESS_TOKEN, DEMO_CLIENT_TOKEN, MewsSimConfig, install
 from streamer.simulator.server import Simulator
 
-DEMO_ENTITIES = ("OrderItem", "Payment", "Reservation")
+DEMO_ENTITIES = ("OrderItem", "Payment", "Reservation", "Customer")
 
 
 class BackgroundSimulator:
@@ -46,26 +53,50 @@ class BackgroundSimulator:
 @click.command("demo")
 @click.option("--records", default=30_000, show_default=True, help="Records per entity type.")
 @click.option("--parts", default=3, show_default=True, help="Files per export.")
+@click.option("--url-ttl", default=2.0, show_default=True, help="Seconds the simulated file URLs stay valid.")
 @click.option("--seed", default=0, show_default=True)
 @engine_options
 @output_options
 @click.pass_context
-def command(ctx: click.Context, records: int, parts: int, seed: int, **options: Any) -> None:
-    """Stream a simulated multi-entity export to stdout (try: streamer demo | wc -l).
+def command(ctx: click.Context, records: int, parts: int, url_ttl: float, seed: int, **options: Any) -> None:
+    """Stream simulated Mews exports to stdout (try: streamer demo | wc -l).
 
-    The simulator cuts two connections mid-file; the run resumes them with
-    Range and still delivers every record exactly once.
+    Four entity types, each a multi-part export behind the simulated Mews
+    API; file URLs expire after --url-ttl seconds and are re-signed, and the
+    server cuts two connections mid-file, which the run resumes with Range.
+    Every record is delivered exactly once.
     """
     faults = FaultPlan(seed=seed)
-    sim = Simulator(seed=seed, faults=faults)
-    exports = [sim.add_export(entity, records=records, parts=parts) for entity in DEMO_ENTITIES]
-    faults.drop_at[f"{exports[0].id}/0"] = [exports[0].files[0].size // 3]
-    faults.drop_at[f"{exports[1].id}/{parts - 1}"] = [exports[1].files[-1].size // 2]
+    # Each offset fires once, on the first file that reaches it: two cuts in all.
+    faults.drop_at["*"] = [300_000, 1_500_000]
+    sim = Simulator(seed=seed, faults=faults, url_ttl=url_ttl)
+    install(
+        sim,
+        MewsSimConfig(records=records, parts=parts, pending_seconds=0.1, processing_seconds=0.2, seed=seed),
+    )
+    quiet = ctx.obj["quiet"]
     with BackgroundSimulator(sim):
-        urls = [url for export in exports for url in sim.file_urls(export)]
-        source = UrlSource(urls, sizes=[e.file_size(i) for e in exports for i in range(len(e.files))])
-        quiet = ctx.obj["quiet"]
+        source = MewsSource(
+            platform_url=sim.base_url,
+            client_token=DEMO_CLIENT_TOKEN,
+            access_token=DEMO_ACCESS_TOKEN,
+            entity_types=DEMO_ENTITIES,
+            client="streamer demo",
+            poll=PollPolicy(initial_interval=0.1, max_interval=0.5, deadline=60.0),
+            url_ttl=url_ttl,
+            limiter=SlidingWindowLimiter(),
+        )
         if not quiet:
-            click.echo(f"streamer demo: simulator at {sim.base_url} generated {sim.total_records} records", err=True)
-        execute(source, build_sink(**options), build_config(**options), quiet=quiet)
+            click.echo(f"streamer demo: simulated Mews API at {sim.base_url}", err=True)
+
+        def report(stats: RunStats) -> None:
+            generated = sum(export.records for export in sim.mews.exports.values())  # type: ignore[attr-defined]
+            if not quiet:
+                click.echo(
+                    f"streamer demo: the simulator generated {generated} records "
+                    f"({', '.join(DEMO_ENTITIES)}; {parts} parts each); {stats.records} delivered",
+                    err=True,
+                )
+
+        execute(source, build_sink(**options), build_config(**options), quiet=quiet, after=report)
     sys.stdout.flush()

@@ -69,6 +69,8 @@ def execute(
         state = _state_option()
     if state is not None and checkpoints is not None:
         raise click.UsageError("pass either a state store or checkpoints, not both")
+    if state is None and checkpoints is None and hasattr(sink, "load_checkpoints"):
+        checkpoints = {}  # a sink that commits checkpoints with its data resumes from them
     try:
         asyncio.run(_main(source, sink, config, stats, quiet, checkpoints, on_checkpoint, state))
     except BrokenPipeError:

@@ -65,6 +65,14 @@ _OUTPUT_OPTIONS = [
         help="Write to this file instead of stdout (appends).",
     ),
     click.option("--with-metadata", is_flag=True, help="Add a _streamer object (part, line, offset) to each line."),
+    click.option(
+        "--sink",
+        metavar="URL",
+        help="Where records go, instead of --format/-o: sqlite:///out.db, duckdb:///out.duckdb, "
+        "postgresql://user@host:5432/db, dir:///path?gzip=1&rotate_mb=100, jsonl:///out.jsonl, "
+        "singer:-, or - (stdout). Database and dir sinks commit checkpoints with the data and "
+        "resume from them (exactly-once).",
+    ),
 ]
 
 
@@ -116,7 +124,19 @@ def build_state(*, state: Path | None = None, **_: Any) -> StateStore | None:
     return None if state is None else JsonFileStateStore(state)
 
 
-def build_sink(*, output_format: str, output: Path | None, with_metadata: bool, **_: Any) -> Sink:
+def build_sink(
+    *, output_format: str, output: Path | None, with_metadata: bool, sink: str | None = None, **_: Any
+) -> Sink:
+    if sink:
+        from streamer.errors import ConfigError
+        from streamer.sinks.registry import sink_from_url
+
+        if output is not None:
+            raise click.UsageError("--sink and -o/--output both say where records go: use one")
+        try:
+            return sink_from_url(sink, with_metadata=with_metadata)
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc), param_hint="--sink") from exc
     if output_format == "singer":
         if output is not None:
             return SingerSink(open(output, "ab"))  # noqa: SIM115 - closed at exit

@@ -36,10 +36,12 @@ class GunzipStream:
                 yield piece
             data = self._inflate.unconsumed_tail
             if self._inflate.eof:
+                # At the end of a member every byte after it is in unused_data.
+                # unconsumed_tail may still hold a stale copy of those same bytes
+                # (CPython, after a max_length-limited call): never feed both.
                 self._mid_member = False
-                rest = self._inflate.unused_data
+                data = self._inflate.unused_data
                 self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                data = rest + data if data else rest
                 if data.strip(b"\x00") == b"":  # trailing zero padding after the last member
                     data = b""
 

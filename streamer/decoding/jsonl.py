@@ -57,7 +57,8 @@ class JsonlDecoder:
         offset, line = self._splitter.offset, self._splitter.line
         lines = self._splitter.feed(chunk)
         if lines:
-            self._decode(lines, offset, line, out)
+            # offset 0: this feed may have stripped a BOM, and line 1 starts after it
+            self._decode(lines, offset or self._splitter.bom, line, out)
 
     def finish(self, out: list[Record]) -> None:
         offset, line = self._splitter.offset, self._splitter.line

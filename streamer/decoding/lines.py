@@ -23,7 +23,7 @@ class LineSplitter:
     kept (JSON parsers treat it as whitespace, the CSV decoder strips it).
     """
 
-    __slots__ = ("offset", "line", "max_line_bytes", "part", "_pending", "_pending_len", "_at_start")
+    __slots__ = ("offset", "line", "max_line_bytes", "part", "bom", "_pending", "_pending_len", "_at_start")
 
     def __init__(
         self, *, part: str, max_line_bytes: int, offset: int = 0, line: int = 0
@@ -35,6 +35,8 @@ class LineSplitter:
         self._pending: list[bytes] = []
         self._pending_len = 0
         self._at_start = offset == 0
+        self.bom = 0
+        """Length of the BOM stripped at the start (line 1 begins at this offset)."""
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """Complete lines ending in ``chunk``; the first starts at the old :attr:`offset`."""
@@ -71,8 +73,8 @@ class LineSplitter:
         last = b"".join(self._pending)
         self._pending = []
         self._pending_len = 0
-        if last == BOM[: len(last)] and self.offset == 0:
-            return []
+        if not last or (last == BOM[: len(last)] and self.offset == 0):
+            return []  # nothing after the last newline (or after the BOM): no line
         self._advance([last], len(last))
         return [last]
 
@@ -123,5 +125,6 @@ class LineSplitter:
         self._at_start = False
         if chunk.startswith(BOM):
             self.offset += len(BOM)
+            self.bom = len(BOM)
             return chunk[len(BOM) :]
         return chunk

@@ -35,6 +35,7 @@ from streamer.sinks.base import Sink
 log = logging.getLogger("streamer.engine")
 
 CheckpointHook = Callable[[Checkpoint], Awaitable[None] | None]
+ProgressHook = Callable[[RunStats], None]
 
 
 async def run_export(
@@ -46,8 +47,14 @@ async def run_export(
     checkpoints: Mapping[str, Checkpoint] | None = None,
     on_checkpoint: CheckpointHook | None = None,
     stats: RunStats | None = None,
+    on_progress: ProgressHook | None = None,
+    progress_interval: float = 1.0,
 ) -> RunStats:
     """Stream every part of ``source`` into ``sink``; return the run's counters.
+
+    ``on_progress(stats)`` is called every ``progress_interval`` seconds and
+    once at the end (metrics, heartbeats); an exception it raises is logged,
+    never fatal: a broken metrics hook must not fail an export.
 
     ``checkpoints`` (by part key) resume parts where an earlier run stopped;
     finished parts are skipped.  ``on_checkpoint`` is called after each batch
@@ -71,7 +78,7 @@ async def run_export(
                 committed = await _committed_checkpoints(sink)
                 if committed is not None:
                     run.checkpoints = dict(committed)
-            await run.execute(session)
+            await _execute_reporting(run, session, on_progress, progress_interval)
         except BaseException as exc:
             error = _first_error(exc)
             if error is exc:
@@ -82,6 +89,8 @@ async def run_export(
             stats.skipped_lines = run.bad_lines.skipped
             with anyio.CancelScope(shield=True):
                 await sink.close(error)
+            if on_progress is not None:
+                _report(on_progress, stats)
     return stats
 
 
@@ -189,6 +198,31 @@ class _Run:
             result = self.on_checkpoint(batch.checkpoint)
             if result is not None:
                 await result
+
+
+async def _execute_reporting(
+    run: _Run, session: aiohttp.ClientSession, on_progress: ProgressHook | None, interval: float
+) -> None:
+    if on_progress is None:
+        await run.execute(session)
+        return
+
+    async def tick() -> None:
+        while True:
+            await anyio.sleep(interval)
+            _report(on_progress, run.stats)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(tick)
+        await run.execute(session)
+        tg.cancel_scope.cancel()
+
+
+def _report(on_progress: ProgressHook, stats: RunStats) -> None:
+    try:
+        on_progress(stats)
+    except Exception:
+        log.exception("on_progress hook failed (the export goes on)")
 
 
 async def _committed_checkpoints(sink: Sink) -> Mapping[str, Checkpoint] | None:

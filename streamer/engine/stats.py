@@ -30,6 +30,8 @@ class RunStats:
     url_refreshes: int = 0
     batches: int = 0
     skipped_lines: int = 0
+    stopped_by: str | None = None
+    """Name of the signal that stopped the run early and gracefully (``run(stop_on=...)``)."""
 
     def part(self, key: str, name: str, size: int | None) -> PartStats:
         stats = self.parts.get(key)

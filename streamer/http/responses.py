@@ -42,7 +42,7 @@ def request_id_of(headers: Mapping[str, str], body: object = None) -> str | None
 
 def retry_after_of(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
     """Seconds to wait from ``Retry-After`` (seconds or HTTP date) or
-    ``X-RateLimit-Retry-After`` (a timestamp, Rebilly)."""
+    ``X-RateLimit-Retry-After`` (a timestamp, Rebilly: epoch seconds or ISO 8601)."""
     now = time.time() if now is None else now
     value = headers.get("Retry-After")
     if value:
@@ -57,6 +57,8 @@ def retry_after_of(headers: Mapping[str, str], *, now: float | None = None) -> f
             return max(0.0, when.timestamp() - now)
     value = headers.get("X-RateLimit-Retry-After")
     if value:
+        if value.strip().isdigit():  # Rebilly's spec: an integer UTC epoch timestamp
+            return max(0.0, float(value.strip()) - now)
         try:
             when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:

@@ -58,14 +58,18 @@ class RetryPolicy:
         since the previous failure, resets the attempt budget and the backoff.
         """
         budget = _ProgressBudget(progress)
+
+        # tenacity asks for the wait before the stop decision, so the failure
+        # is counted here and ``stop`` only reads the count.
         def wait(state: tenacity.RetryCallState) -> float:
+            failures = budget.record_failure()
             hint = getattr(state.outcome.exception(), "retry_after", None) if state.outcome else None
             if hint is not None:
                 return min(float(hint), self.max_retry_after)
-            return self.backoff(budget.failures)
+            return self.backoff(failures)
 
         def stop(state: tenacity.RetryCallState) -> bool:
-            return budget.record_failure() >= self.max_attempts
+            return budget.failures >= self.max_attempts
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None

@@ -12,6 +12,9 @@ from streamer.simulator.server import Simulator
 
 VENDOR_MODULES: dict[str, str] = {}
 """Vendor name → module path; each module defines ``install(sim, **options)``."""
+VENDOR_MODULES["logisense"] = "streamer.simulator.logisense"
+VENDOR_MODULES["mews"] = "streamer.simulator.mews"
+VENDOR_MODULES["rebilly"] = "streamer.simulator.rebilly"
 
 
 def install(sim: Simulator, *names: str) -> None:

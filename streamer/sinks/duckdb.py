@@ -1,9 +1,11 @@
 """DuckDB (optional extra ``duckdb``): the embedded sink for analytics.
 
 Same layout and guarantees as the SQLite sink, with the record in a ``JSON``
-column.  Rows go in as one ``INSERT ... SELECT unnest(list) ... ON CONFLICT``
-per batch with the columns bound as lists: measured ~30k rows/s against
-~550 rows/s for ``executemany``, which DuckDB runs row by row.
+column.  Rows go in as one ``INSERT ... SELECT unnest(list)`` per batch with
+the columns bound as lists — measured ~30k rows/s against ~550 rows/s for
+``executemany``, which DuckDB runs row by row — after a ``DELETE`` of the
+batch's Ids in the same transaction: an upsert by Id, without the cost of
+``ON CONFLICT DO UPDATE`` (about half the insert rate here).
 """
 
 from __future__ import annotations
@@ -40,12 +42,13 @@ class DuckDBSink(EmbeddedSqlSink):
     def _upsert(self, conn: Any, table: str, rows: list[Row]) -> None:
         if not rows:
             return
-        ids, enterprises, updated, records = zip(*rows, strict=True)
+        ids, enterprises, updated, records = (list(column) for column in zip(*rows, strict=True))
+        # Delete-then-insert in the batch's transaction: the same result as
+        # ON CONFLICT DO UPDATE (rows are unique per batch), measured ~1.7x faster.
+        conn.execute(f"DELETE FROM {table} WHERE id IN (SELECT unnest($1::VARCHAR[]))", [ids])
         conn.execute(
             f"INSERT INTO {table} (id, enterprise_id, updated_utc, record) "
             "SELECT * FROM (SELECT unnest($1::VARCHAR[]), unnest($2::VARCHAR[]), unnest($3::VARCHAR[]), "
-            "unnest($4::VARCHAR[])::JSON) "
-            "ON CONFLICT (id) DO UPDATE SET enterprise_id = excluded.enterprise_id, "
-            "updated_utc = excluded.updated_utc, record = excluded.record",
-            [list(ids), list(enterprises), list(updated), [r.decode() for r in records]],
+            "unnest($4::VARCHAR[])::JSON)",
+            [ids, enterprises, updated, [r.decode() for r in records]],
         )

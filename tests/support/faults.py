@@ -13,7 +13,8 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from streamer.records import Part, PartInfo
+from streamer.records import Batch, Part, PartInfo
+from streamer.sinks.jsonl import JsonlSink
 from streamer.simulator import SimExport, Simulator
 
 
@@ -125,12 +126,36 @@ async def serve_bytes(
 
     app = web.Application()
     app.router.add_get("/{name}", handler)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, shutdown_timeout=0.2)
+    site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
+
+
+class SinkDied(Exception):
+    pass
+
+
+class DyingFileSink(JsonlSink):
+    """A JSONL file sink that dies at write number ``die_at``, before or after writing it."""
+
+    def __init__(self, path, *, die_at: int, after_write: bool) -> None:
+        super().__init__(path)
+        self.die_at = die_at
+        self.after_write = after_write
+        self.writes = 0
+        self.written: list[Batch] = []
+
+    async def write(self, batch: Batch) -> None:
+        self.writes += 1
+        if self.writes == self.die_at and not self.after_write:
+            raise SinkDied(f"disk full at batch {self.writes}")
+        await super().write(batch)
+        if self.writes == self.die_at:
+            raise SinkDied(f"killed after writing batch {self.writes}")
+        self.written.append(batch)

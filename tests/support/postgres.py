@@ -52,12 +52,12 @@ def temporary_postgres(bindir: Path | None = None) -> Iterator[str]:
     port = _free_port()
 
     def run(*args: str) -> None:
-        subprocess.run(prefix + list(args), check=True, capture_output=True, timeout=120)
+        subprocess.run(prefix + list(args), check=True, capture_output=True, timeout=180)
 
     try:
         run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
         options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start")
+        run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "150", "start")
         try:
             yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
         finally:

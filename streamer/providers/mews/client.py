@@ -25,7 +25,7 @@ import orjson
 
 from streamer._version import __version__
 from streamer.errors import ConfigError, HTTPError
-from streamer.http.redact import register_secret
+from streamer.http.redact import redact_text, redact_url, register_secret
 from streamer.http.responses import raise_for_response, request_id_of
 from streamer.http.retry import TRANSIENT_ERRORS, RetryPolicy
 from streamer.providers.mews.limiter import SlidingWindowLimiter, limiter_for
@@ -114,18 +114,29 @@ class MewsClient:
         )
         url = creds.endpoint(resource, action)
         retrying = self.retry.retrying(on_retry=self._retried, retry_on=TRANSIENT_ERRORS)
-        async for attempt in retrying:
-            with attempt:
-                await self.limiter.acquire()
-                self.requests += 1
-                async with self.session.post(
-                    url, data=body, headers={"Content-Type": "application/json", "Accept": "application/json"}
-                ) as response:
-                    await raise_for_response(response, what=what)
-                    raw = await response.read()
-                    request_id = request_id_of(response.headers)
-                    return MewsReply(_json_object(raw, what, request_id, response.status), request_id)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._attempt(url, body, what)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            # Out of retries on a transport failure: say which call and where, in our error type.
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise HTTPError(
+                redact_text(f"{what} failed after {self.retry.max_attempts} attempts: {reason}"),
+                url=redact_url(url),
+            ) from exc
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    async def _attempt(self, url: str, body: bytes, what: str) -> MewsReply:
+        await self.limiter.acquire()
+        self.requests += 1
+        async with self.session.post(
+            url, data=body, headers={"Content-Type": "application/json", "Accept": "application/json"}
+        ) as response:
+            await raise_for_response(response, what=what)
+            raw = await response.read()
+            request_id = request_id_of(response.headers)
+            return MewsReply(_json_object(raw, what, request_id, response.status), request_id)
 
     def _retried(self, exc: BaseException, delay: float) -> None:
         if self.on_retry is not None:

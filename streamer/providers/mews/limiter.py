@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[object]]
+_EPSILON = 1e-6
 
 
 class SlidingWindowLimiter:
@@ -58,14 +59,16 @@ class SlidingWindowLimiter:
         self._prune(now)
         if len(self._sent) < self.max_requests:
             return 0.0
-        return max(0.0, self._sent[0] + self.window - now)
+        # Never 0 while full: float rounding may leave the oldest request a hair
+        # inside the window; waiting a microsecond more lets it age out.
+        return max(_EPSILON, self._sent[0] + self.window - now)
 
     async def acquire(self) -> None:
         # Check-and-record has no await in between, so concurrent tasks of one
         # event loop cannot both take the last slot; no lock is needed.
         while True:
             wait = self.delay()
-            if wait <= 0:
+            if wait == 0:
                 self._sent.append(self._clock())
                 return
             self.waited += wait

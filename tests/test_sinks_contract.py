@@ -1,0 +1,216 @@
+"""Every storing sink against its real backend: all records, upsert by Id, checkpoints in the same commit.
+
+The backends are real: a SQLite file, a DuckDB file, a PostgreSQL server
+started for the session (``tests/support/pg_fixture.py``), a directory.
+What was stored is read back with the backend's own client, not the sink.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streamer.engine.runner import run_export
+from streamer.providers.urls import UrlSource
+from streamer.records import Batch
+from streamer.simulator import Simulator
+from streamer.sinks.directory import DirSink
+from streamer.sinks.duckdb import DuckDBSink
+from streamer.sinks.postgres import PostgresSink
+from streamer.sinks.sqlite import SqliteSink
+from tests.support.pg_fixture import postgres_dsn  # noqa: F401  (fixture)
+from tests.support.sinks import dir_records, duckdb_rows, duplicates, make_batch, postgres_rows, sqlite_rows
+
+Reader = Callable[[], Awaitable[dict[str, list[dict[str, Any]]]]]
+"""table → stored records (the JSON), read with the backend's own client."""
+
+
+class Backend:
+    def __init__(self, sink: Any, read: Reader, keyed: bool = True) -> None:
+        self.sink = sink
+        self.read = read
+        self.keyed = keyed
+        """Upserts by Id (databases) rather than appending (files)."""
+
+    def fresh(self) -> Any:
+        """A new sink object on the same storage: what a restarted process would build."""
+        return self.factory()
+
+
+@pytest.fixture(params=["sqlite", "duckdb", "postgres", "dir"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    kind = request.param
+    if kind == "sqlite":
+        path = tmp_path / "out.db"
+
+        async def read_sqlite() -> dict[str, list[dict[str, Any]]]:
+            return {t: [r[3] for r in rows] for t, rows in sqlite_rows(path).items()}
+
+        backend = Backend(SqliteSink(path), read_sqlite)
+        backend.factory = lambda: SqliteSink(path)  # type: ignore[attr-defined]
+    elif kind == "duckdb":
+        path = tmp_path / "out.duckdb"
+
+        async def read_duckdb() -> dict[str, list[dict[str, Any]]]:
+            return {t: [r[3] for r in rows] for t, rows in duckdb_rows(path).items()}
+
+        backend = Backend(DuckDBSink(path), read_duckdb)
+        backend.factory = lambda: DuckDBSink(path)  # type: ignore[attr-defined]
+    elif kind == "postgres":
+        dsn = request.getfixturevalue("postgres_dsn")
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+
+        async def read_postgres() -> dict[str, list[dict[str, Any]]]:
+            return {t: [r[3] for r in rows] for t, rows in (await postgres_rows(dsn, schema)).items()}
+
+        backend = Backend(PostgresSink(dsn, schema=schema), read_postgres)
+        backend.factory = lambda: PostgresSink(dsn, schema=schema)  # type: ignore[attr-defined]
+    else:
+        directory = tmp_path / "out"
+
+        async def read_dir() -> dict[str, list[dict[str, Any]]]:
+            return dir_records(directory)
+
+        backend = Backend(DirSink(directory, gzip=True, rotate_bytes=64 << 10), read_dir, keyed=False)
+        backend.factory = lambda: DirSink(directory, gzip=True, rotate_bytes=64 << 10)  # type: ignore[attr-defined]
+    return backend
+
+
+async def test_streams_a_multi_entity_export_exactly_once(backend: Backend, sim: Simulator) -> None:
+    orders = sim.add_export("OrderItem", records=2500, parts=3)
+    payments = sim.add_export("Payment", records=1200, parts=2, gzip=True)
+    sources = [
+        UrlSource(sim.file_urls(orders), entity_type="OrderItem"),
+        UrlSource(sim.file_urls(payments), entity_type="Payment"),
+    ]
+    for source in sources:
+        source.name = f"urls-{source.entity_type}"  # distinct part keys per export
+        await run_export(source, backend.sink, config=_config(batch_size=300))
+        backend.sink = backend.fresh()
+
+    stored = await backend.read()
+    assert set(stored) == {"order_item", "payment"}
+    order_ids = [r["Id"] for r in stored["order_item"]]
+    payment_ids = [r["Id"] for r in stored["payment"]]
+    assert duplicates(order_ids) == [] and duplicates(payment_ids) == []
+    assert sorted(order_ids) == sorted(orders.ids())
+    assert sorted(payment_ids) == sorted(payments.ids())
+    # the record is the whole JSON object, not a projection
+    sample = stored["order_item"][0]
+    assert {"Id", "EnterpriseId", "UpdatedUtc", "Amount", "AccountingState"} <= set(sample)
+
+    checkpoints = await backend.fresh().load_checkpoints()
+    assert len(checkpoints) == 5
+    assert all(c.done for c in checkpoints.values())
+    assert {c.part_key.split("/")[0] for c in checkpoints.values()} == {"urls-OrderItem", "urls-Payment"}
+
+
+async def test_checkpoint_commits_with_its_batch_and_a_failed_batch_leaves_neither(backend: Backend) -> None:
+    sink = backend.sink
+    await sink.open()
+    await sink.write(make_batch([{"Id": "a", "EnterpriseId": "e1", "UpdatedUtc": "2025-01-01T00:00:00Z", "v": 1}]))
+    unserialisable = make_batch([{"Id": "b", "v": 2}, {"Id": "c", "v": {1, 2}}], first_line=2)
+    with pytest.raises(TypeError):
+        await sink.write(unserialisable)
+    await sink.close(None)
+
+    stored = await backend.read()
+    assert stored == {"order_item": [{"Id": "a", "EnterpriseId": "e1", "UpdatedUtc": "2025-01-01T00:00:00Z", "v": 1}]}
+    checkpoints = await backend.fresh().load_checkpoints()
+    assert list(checkpoints) == ["test/exp/0"]
+    assert (checkpoints["test/exp/0"].line, checkpoints["test/exp/0"].offset) == (1, 100)
+
+
+async def test_upserts_by_id_or_appends(backend: Backend) -> None:
+    sink = backend.sink
+    await sink.open()
+    await sink.write(make_batch([{"Id": "x", "v": 1}, {"Id": "y", "v": 1}]))
+    # the same Id twice in one batch, then again in a later batch
+    await sink.write(make_batch([{"Id": "x", "v": 2}, {"Id": "x", "v": 3}, {"id": "z"}, {"noid": True}], first_line=3))
+    await sink.write(make_batch([{"Id": "y", "v": 4}], first_line=7, done=True))
+    await sink.close(None)
+
+    stored = (await backend.read())["order_item"]
+    if backend.keyed:
+        by_id = {r.get("Id") or r.get("id") or "synthetic": r for r in stored}
+        assert len(stored) == 4
+        assert by_id["x"]["v"] == 3 and by_id["y"]["v"] == 4 and by_id["z"] == {"id": "z"}
+        assert by_id["synthetic"] == {"noid": True}
+    else:
+        assert [r.get("v") for r in stored] == [1, 1, 2, 3, None, None, 4]
+    checkpoint = (await backend.fresh().load_checkpoints())["test/exp/0"]
+    assert checkpoint.done and checkpoint.line == 7
+
+
+async def test_key_columns_and_decoder_state_round_trip(backend: Backend, tmp_path: Path) -> None:
+    sink = backend.sink
+    await sink.open()
+    batch = make_batch([{"Id": "k1", "EnterpriseId": "ent-9", "UpdatedUtc": "2025-03-04T05:06:07Z"}])
+    state = {"header": ["Id", "Name"], "delimiter": ";"}
+    batch = Batch(batch.records, batch.part, type(batch.checkpoint)(
+        batch.checkpoint.part_key, 100, 1, decoder_state=state, compressed=True
+    ))
+    await sink.write(batch)
+    await sink.close(None)
+    checkpoint = (await backend.fresh().load_checkpoints())["test/exp/0"]
+    assert checkpoint.decoder_state == state and checkpoint.compressed and not checkpoint.done
+    if isinstance(sink, SqliteSink):
+        rows = sqlite_rows(sink.path)["order_item"]
+    elif isinstance(sink, DuckDBSink):
+        rows = duckdb_rows(sink.path)["order_item"]
+    elif isinstance(sink, PostgresSink):
+        rows = (await postgres_rows(sink.dsn, sink.schema))["order_item"]
+    else:
+        return  # files have no key columns
+    assert [r[:3] for r in rows] == [("k1", "ent-9", "2025-03-04T05:06:07Z")]
+
+
+async def test_resumes_from_what_the_sink_committed(backend: Backend, sim: Simulator) -> None:
+    """A run that stops after some batches, resumed with the sink's own checkpoints."""
+    export = sim.add_export("Reservation", records=3000, parts=2)
+    source = UrlSource(sim.file_urls(export), entity_type="Reservation")
+    delivered = 0
+
+    class StopAfter:
+        """Wraps the sink and fails the run after three batches (like a crash)."""
+
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        async def open(self) -> None:
+            await self.inner.open()
+
+        async def write(self, batch: Batch) -> None:
+            nonlocal delivered
+            if delivered == 3:
+                raise RuntimeError("crash")
+            await self.inner.write(batch)
+            delivered += 1
+
+        async def close(self, error: BaseException | None) -> None:
+            await self.inner.close(error)
+
+    with pytest.raises(RuntimeError, match="crash"):
+        await run_export(source, StopAfter(backend.sink), config=_config(batch_size=200, concurrency=2))
+    partial = (await backend.read()).get("reservation", [])
+    assert 0 < len(partial) < 3000
+
+    sink = backend.fresh()
+    checkpoints = await sink.load_checkpoints()
+    assert checkpoints and not all(c.done for c in checkpoints.values())
+    await run_export(source, sink, config=_config(batch_size=200, concurrency=2), checkpoints=checkpoints)
+    ids = [r["Id"] for r in (await backend.read())["reservation"]]
+    assert duplicates(ids) == []
+    assert sorted(ids) == sorted(export.ids())
+    # the resumed run asked for the rest of the partly delivered parts only
+    assert any("Range" in headers for _, _, headers in sim.requests)
+
+
+def _config(**options: Any) -> Any:
+    from streamer.engine.config import StreamConfig
+
+    return StreamConfig(**options)

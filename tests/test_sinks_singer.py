@@ -1,0 +1,150 @@
+"""Singer output is valid for a Singer target: checked against the Singer message spec with jsonschema.
+
+Spec (singer-io/getting-started, SPEC.md): every line is a JSON message;
+SCHEMA ``{type, stream, schema, key_properties}`` comes before the first
+RECORD of its stream; RECORD ``{type, stream, record, time_extracted}``
+(RFC 3339) and its ``record`` validates against the stream's schema; STATE
+``{type, value}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import jsonschema
+import orjson
+
+import streamer.providers.mews  # noqa: F401  (registers the Mews entity Structs: real schemas)
+from streamer.engine.config import StreamConfig
+from streamer.engine.runner import run_export
+from streamer.providers.urls import UrlSource
+from streamer.records import Part
+from streamer.simulator import Simulator
+from streamer.sinks.singer import SingerSink
+
+MESSAGE = {
+    "oneOf": [
+        {
+            "type": "object",
+            "required": ["type", "stream", "schema", "key_properties"],
+            "properties": {
+                "type": {"const": "SCHEMA"},
+                "stream": {"type": "string", "minLength": 1},
+                "schema": {"type": "object"},
+                "key_properties": {"type": "array", "items": {"type": "string"}},
+                "bookmark_properties": {"type": "array", "items": {"type": "string"}},
+            },
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "required": ["type", "stream", "record"],
+            "properties": {
+                "type": {"const": "RECORD"},
+                "stream": {"type": "string", "minLength": 1},
+                "record": {"type": "object"},
+                "time_extracted": {"type": "string"},
+                "version": {"type": "integer"},
+            },
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "required": ["type", "value"],
+            "properties": {"type": {"const": "STATE"}, "value": {"type": "object"}},
+            "additionalProperties": False,
+        },
+    ]
+}
+
+
+MESSAGE_VALIDATOR = jsonschema.Draft202012Validator(MESSAGE)
+
+
+class MewsFiles(UrlSource):
+    """The simulator's files labelled as Mews parts, so the sink uses the registered entity schemas."""
+
+    name = "mews"
+
+    def __init__(self, urls: list[str], export_id: str, **options: Any) -> None:
+        super().__init__(urls, **options)
+        self.export_id = export_id
+
+    async def parts(self, session: Any) -> AsyncIterator[Part]:
+        async for part in super().parts(session):
+            part.info = dataclasses.replace(part.info, export_id=self.export_id)
+            yield part
+
+
+def validate_singer(lines: list[bytes]) -> dict[str, list[dict]]:
+    """Validate a Singer stream; return the records by stream."""
+    schemas: dict[str, jsonschema.protocols.Validator] = {}
+    records: dict[str, list[dict]] = {}
+    messages = [orjson.loads(line) for line in lines]
+    for n, message in enumerate(messages):
+        MESSAGE_VALIDATOR.validate(message)
+        kind = message["type"]
+        if kind == "SCHEMA":
+            jsonschema.Draft202012Validator.check_schema(message["schema"])
+            schemas[message["stream"]] = jsonschema.Draft202012Validator(message["schema"])
+            assert all(k in message["schema"].get("properties", {}) or message["schema"].get(
+                "additionalProperties", True) for k in message["key_properties"])
+        elif kind == "RECORD":
+            stream = message["stream"]
+            assert stream in schemas, f"line {n + 1}: RECORD of {stream} before its SCHEMA"
+            schemas[stream].validate(message["record"])
+            assert datetime.fromisoformat(message["time_extracted"].replace("Z", "+00:00")).tzinfo is not None
+            records.setdefault(stream, []).append(message["record"])
+    assert messages[-1]["type"] == "STATE", "the stream must end with a STATE message"
+    return records
+
+
+async def test_singer_messages_are_valid_for_a_target(sim: Simulator) -> None:
+    orders = sim.add_export("OrderItem", records=900, parts=2)
+    payments = sim.add_export("Payment", records=400, parts=1)
+    out = io.BytesIO()
+    sink = SingerSink(out)
+    config = StreamConfig(batch_size=128)
+    # one sink across two exports, as a multi-stream tap would emit
+    await sink.open()
+
+    class KeepOpen:
+        async def open(self) -> None: ...
+        async def write(self, batch):  # type: ignore[no-untyped-def]
+            await sink.write(batch)
+        async def close(self, error) -> None: ...  # type: ignore[no-untyped-def]
+
+    await run_export(MewsFiles(sim.file_urls(orders), orders.id, entity_type="OrderItem"), KeepOpen(), config=config)
+    await run_export(MewsFiles(sim.file_urls(payments), payments.id, entity_type="Payment"), KeepOpen(), config=config)
+    await sink.close(None)
+
+    records = validate_singer(out.getvalue().splitlines())
+    assert sorted(r["Id"] for r in records["OrderItem"]) == sorted(orders.ids())
+    assert sorted(r["Id"] for r in records["Payment"]) == sorted(payments.ids())
+    state = orjson.loads(out.getvalue().splitlines()[-1])["value"]
+    assert len(state["parts"]) == 3 and all(p["done"] for p in state["parts"].values())
+
+
+async def test_cli_format_singer_and_sink_singer_agree(sim: Simulator) -> None:
+    export = sim.add_export("Reservation", records=300, parts=1)
+    url = sim.file_urls(export)[0]
+    outputs = []
+    for args in (["--format", "singer"], ["--sink", "singer:-"]):
+        result = await _run([sys.executable, "-m", "streamer.cli.main", "-q", "urls", url,
+                             "--entity-type", "Reservation", *args])
+        assert result.returncode == 0, result.stderr.decode()
+        records = validate_singer(result.stdout.splitlines())
+        outputs.append(sorted(r["Id"] for r in records["Reservation"]))
+    assert outputs[0] == outputs[1] == sorted(export.ids())
+
+
+async def _run(cmd: list[str]) -> subprocess.CompletedProcess[bytes]:
+    import anyio
+
+    return await anyio.run_process(cmd, check=False)
