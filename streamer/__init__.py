@@ -37,11 +37,13 @@ from streamer.sinks.postgres import PostgresSink
 from streamer.sinks.registry import sink_from_url
 from streamer.sinks.singer import SingerSink
 from streamer.sinks.sqlite import SqliteSink
+from streamer.state import BaseStateStore, JsonFileStateStore, StateError, StateStore
 from streamer.metrics import Progress, log_progress
 from streamer.workers import PartitionedSource
 
 __all__ = [
     "BadLines",
+    "BaseStateStore",
     "Batch",
     "CallbackSink",
     "Checkpoint",
@@ -53,6 +55,7 @@ __all__ = [
     "ExportTimeoutError",
     "HTTPConfig",
     "HTTPError",
+    "JsonFileStateStore",
     "JsonlSink",
     "LineTooLongError",
     "LogisenseSource",
@@ -77,6 +80,8 @@ __all__ = [
     "SizeMismatchError",
     "Source",
     "SqliteSink",
+    "StateError",
+    "StateStore",
     "StreamConfig",
     "StreamerError",
     "URLExpiredError",

@@ -42,9 +42,28 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted.
+
+    Test runners (click's CliRunner, pytest) swap ``sys.stderr``; a handler
+    holding the old object would write to a closed stream afterwards.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
 def configure_logging(level: int, log_format: str = "text", stream: TextIO | None = None) -> None:
-    """The CLI's logging: one handler on stderr for the ``streamer`` loggers."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    """The CLI's logging: one handler on stderr (or ``stream``) for the ``streamer`` loggers."""
+    handler: logging.Handler = logging.StreamHandler(stream) if stream is not None else _CurrentStderr()
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:

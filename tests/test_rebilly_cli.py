@@ -109,3 +109,22 @@ def test_cli_lists_and_attaches(tmp_path):
         result, out = run_cli(sim, state, "--export-id", done[1].id, tmp_path=tmp_path)
         assert result.returncode == 0, result.stderr.decode()
         assert ids_in(out) == done[1].ids
+
+
+def test_cli_state_reuses_the_export_of_an_interrupted_run(tmp_path):
+    with simulator_thread(records=500, timeline={"pending": 1, "processing": 10_000}) as (sim, state):
+        state_file = tmp_path / "state.json"
+        # The first run gives up while the export is still processing…
+        result, _ = run_cli(sim, state, "--state", str(state_file), "--timeout", "0.5", tmp_path=tmp_path)
+        assert result.returncode == 1 and b"still processing" in result.stderr
+        (export,) = state.exports.values()
+        # …Rebilly finishes it meanwhile; the rerun streams that export instead of requesting another.
+        export.timeline = ["completed"]
+        result, out = run_cli(sim, state, "--state", str(state_file), tmp_path=tmp_path)
+        assert result.returncode == 0, result.stderr.decode()
+        assert len(state.exports) == 1 and sum(r["method"] == "POST" for r in state.requests) == 1
+        assert ids_in(out) == export.ids
+        # A different request is a different export.
+        state.timeline = {}
+        result, _ = run_cli(sim, state, "--state", str(state_file), "--filter", "result:approved", tmp_path=tmp_path)
+        assert result.returncode == 0 and len(state.exports) == 2

@@ -243,3 +243,42 @@ async def test_expired_link_is_refreshed_and_the_download_resumes_with_range():
         files = [h for m, p, h in sim.requests if p.startswith("/rebilly-files/")]
         assert files[-1].get("Range", "").startswith("bytes=5"), "the download resumes with Range after the re-sign"
         assert sum(1 for r in state.responses if r["operation"] == "download") >= 2  # the link was re-signed
+
+
+class _Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("fmt,zipped", [("json", False), ("csv", True), ("json-api", True)])
+async def test_a_new_run_resumes_from_checkpoints_exactly_once(fmt, zipped):
+    """A run dies at its third batch; a second run (attached by id) resumes from the checkpoint."""
+    from streamer import CallbackSink, run
+
+    options = {"zip_threshold": 1000, "zip_part_records": 6000} if zipped else {}
+    # 64 KiB pieces at a steady pace, so that the archive arrives in many chunks (many batches).
+    async with rebilly_sim(faults=FaultPlan(seed=2, bytes_per_second=8_000_000), **options) as (sim, state):
+        export = state.add_export("transactions", fmt, records=20_000)
+        acknowledged: list[str] = []
+        checkpoints: dict = {}
+
+        def first_sink(batch):
+            if first_sink.calls == 2:
+                raise _Crash("the process dies mid-export")
+            first_sink.calls += 1
+            acknowledged.extend(r.data["id"] for r in batch)
+
+        first_sink.calls = 0
+        config = StreamConfig(retry=FAST_RETRY, batch_size=100)
+        with pytest.raises(_Crash):
+            await run(make_source(sim, state, export_ids=[export.id]), CallbackSink(first_sink), config=config,
+                      on_checkpoint=lambda cp: checkpoints.__setitem__(cp.part_key, cp))
+        (checkpoint,) = checkpoints.values()
+        assert 0 < len(acknowledged) < 20_000 and not checkpoint.done
+        assert checkpoint.decoder_state["mode"] == ("zip" if zipped else "plain")
+
+        second: list[str] = []
+        await run(make_source(sim, state, export_ids=[export.id]),
+                  CallbackSink(lambda batch: second.extend(r.data["id"] for r in batch)),
+                  config=config, checkpoints=checkpoints)
+        assert export.zipped == zipped
+        assert acknowledged + second == export.ids  # nothing lost, nothing repeated

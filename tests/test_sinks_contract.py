@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
+from streamer.engine.config import StreamConfig
 from streamer.engine.runner import run_export
 from streamer.providers.urls import UrlSource
-from streamer.records import Batch
+from streamer.records import Batch, Checkpoint
 from streamer.simulator import Simulator
 from streamer.sinks.directory import DirSink
 from streamer.sinks.duckdb import DuckDBSink
@@ -30,8 +31,9 @@ Reader = Callable[[], Awaitable[dict[str, list[dict[str, Any]]]]]
 
 
 class Backend:
-    def __init__(self, sink: Any, read: Reader, keyed: bool = True) -> None:
-        self.sink = sink
+    def __init__(self, factory: Callable[[], Any], read: Reader, keyed: bool = True) -> None:
+        self.factory = factory
+        self.sink = factory()
         self.read = read
         self.keyed = keyed
         """Upserts by Id (databases) rather than appending (files)."""
@@ -50,16 +52,14 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
         async def read_sqlite() -> dict[str, list[dict[str, Any]]]:
             return {t: [r[3] for r in rows] for t, rows in sqlite_rows(path).items()}
 
-        backend = Backend(SqliteSink(path), read_sqlite)
-        backend.factory = lambda: SqliteSink(path)  # type: ignore[attr-defined]
+        backend = Backend(lambda: SqliteSink(path), read_sqlite)
     elif kind == "duckdb":
         path = tmp_path / "out.duckdb"
 
         async def read_duckdb() -> dict[str, list[dict[str, Any]]]:
             return {t: [r[3] for r in rows] for t, rows in duckdb_rows(path).items()}
 
-        backend = Backend(DuckDBSink(path), read_duckdb)
-        backend.factory = lambda: DuckDBSink(path)  # type: ignore[attr-defined]
+        backend = Backend(lambda: DuckDBSink(path), read_duckdb)
     elif kind == "postgres":
         dsn = request.getfixturevalue("postgres_dsn")
         schema = f"t_{uuid.uuid4().hex[:12]}"
@@ -67,16 +67,14 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
         async def read_postgres() -> dict[str, list[dict[str, Any]]]:
             return {t: [r[3] for r in rows] for t, rows in (await postgres_rows(dsn, schema)).items()}
 
-        backend = Backend(PostgresSink(dsn, schema=schema), read_postgres)
-        backend.factory = lambda: PostgresSink(dsn, schema=schema)  # type: ignore[attr-defined]
+        backend = Backend(lambda: PostgresSink(dsn, schema=schema), read_postgres)
     else:
         directory = tmp_path / "out"
 
         async def read_dir() -> dict[str, list[dict[str, Any]]]:
             return dir_records(directory)
 
-        backend = Backend(DirSink(directory, gzip=True, rotate_bytes=64 << 10), read_dir, keyed=False)
-        backend.factory = lambda: DirSink(directory, gzip=True, rotate_bytes=64 << 10)  # type: ignore[attr-defined]
+        backend = Backend(lambda: DirSink(directory, gzip=True, rotate_bytes=64 << 10), read_dir, keyed=False)
     return backend
 
 
@@ -151,9 +149,8 @@ async def test_key_columns_and_decoder_state_round_trip(backend: Backend, tmp_pa
     await sink.open()
     batch = make_batch([{"Id": "k1", "EnterpriseId": "ent-9", "UpdatedUtc": "2025-03-04T05:06:07Z"}])
     state = {"header": ["Id", "Name"], "delimiter": ";"}
-    batch = Batch(batch.records, batch.part, type(batch.checkpoint)(
-        batch.checkpoint.part_key, 100, 1, decoder_state=state, compressed=True
-    ))
+    batch = Batch(batch.records, batch.part, Checkpoint(batch.checkpoint.part_key, 100, 1, decoder_state=state,
+                                                        compressed=True))
     await sink.write(batch)
     await sink.close(None)
     checkpoint = (await backend.fresh().load_checkpoints())["test/exp/0"]
@@ -210,7 +207,5 @@ async def test_resumes_from_what_the_sink_committed(backend: Backend, sim: Simul
     assert any("Range" in headers for _, _, headers in sim.requests)
 
 
-def _config(**options: Any) -> Any:
-    from streamer.engine.config import StreamConfig
-
+def _config(**options: Any) -> StreamConfig:
     return StreamConfig(**options)

@@ -148,3 +148,22 @@ async def _run(cmd: list[str]) -> subprocess.CompletedProcess[bytes]:
     import anyio
 
     return await anyio.run_process(cmd, check=False)
+
+
+async def test_key_properties_only_name_fields_the_stream_has() -> None:
+    import io
+
+    import orjson
+
+    from streamer.records import Batch, Checkpoint, PartInfo, Record
+    from streamer.sinks.singer import SingerSink
+
+    out = io.BytesIO()
+    sink = SingerSink(out)
+    await sink.open()
+    for entity, data in (("Invoice", {"invoiceNumber": "7"}), ("OrderItem", {"Id": "a"})):
+        part = PartInfo(source="test", index=0, entity_type=entity)
+        await sink.write(Batch([Record(data, part, 1, 0)], part, Checkpoint(part.key, 10, 1)))
+    await sink.close(None)
+    schemas = [m for m in map(orjson.loads, out.getvalue().splitlines()) if m["type"] == "SCHEMA"]
+    assert {m["stream"]: m["key_properties"] for m in schemas} == {"Invoice": [], "OrderItem": ["Id"]}

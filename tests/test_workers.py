@@ -182,3 +182,15 @@ def test_worker_pool_example(tmp_path: Path) -> None:
     assert len(ids) == 6000 and duplicates(ids) == []
     progress_logs = [orjson.loads(line) for line in result.stderr.splitlines() if b'"progress"' in line]
     assert {entry["worker"] for entry in progress_logs} == {0, 1, 2}
+
+
+def test_json_formatter_keeps_extra_fields_and_masks_secrets() -> None:
+    from streamer.http.redact import register_secret
+    from streamer.logs import JsonFormatter
+
+    register_secret("tok-abcdef123456")
+    record = logging.makeLogRecord({"name": "streamer.mews", "levelno": logging.WARNING, "levelname": "WARNING",
+                                    "msg": "401 for token %s", "args": ("tok-abcdef123456",), "part": "OrderItem part 2"})
+    entry = orjson.loads(JsonFormatter().format(record))
+    assert entry["logger"] == "streamer.mews" and entry["level"] == "warning"
+    assert entry["message"] == "401 for token ***" and entry["part"] == "OrderItem part 2"

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from streamer.cli.execute import execute
-from streamer.cli.options import build_config, build_sink, engine_options, output_options
+from streamer.cli.options import build_config, build_sink, build_state, engine_options, output_options
 from streamer.errors import ConfigError
 from streamer.providers.mews import ENTITY_TYPES, MewsSource, PollPolicy
 from streamer.providers.mews.client import DEFAULT_CLIENT, DEMO_PLATFORM_URL
@@ -111,7 +111,14 @@ def command(
     if missing:
         raise click.UsageError(f"missing {', '.join(missing)}")
 
+    # --state: exports created by an interrupted run are reused, not created again
+    state = build_state(**options)
+    if state is not None:
+        export_ids = {**state.known_exports("mews"), **export_ids}
+
     def announce(entity: str, export_id: str) -> None:
+        if state is not None:
+            state.remember_export("mews", entity, export_id)
         if not quiet:
             click.echo(
                 f"streamer: created Mews {entity} export {export_id} (reuse: --export-id {entity}={export_id})",
@@ -138,7 +145,7 @@ def command(
                 max_interval=max(max_poll_interval, poll_interval),
                 deadline=deadline,
                 recreate_failed=recreate_failed,
-                reuse_known=reuse_exports,
+                reuse_known=reuse_exports or state is not None,
             ),
             url_ttl=url_ttl,
             retry=config.retry,
@@ -146,7 +153,7 @@ def command(
         )
     except (ConfigError, ValueError) as exc:
         raise click.UsageError(str(exc)) from exc
-    execute(source, build_sink(**options), config, quiet=quiet)
+    execute(source, build_sink(**options), config, quiet=quiet, state=state)
 
 
 def _day(value: datetime | None) -> date | None:

@@ -10,7 +10,7 @@ import click
 import orjson
 
 from streamer.cli.execute import execute
-from streamer.cli.options import build_config, build_sink, engine_options, output_options
+from streamer.cli.options import build_config, build_sink, build_state, engine_options, output_options
 from streamer.errors import ConfigError, StreamerError
 from streamer.http.redact import redact_text
 from streamer.http.retry import RetryPolicy
@@ -122,6 +122,20 @@ def command(
         recurring=Recurring(recurring, recurring_start) if recurring else None,
         email_notification=emails,
     )
+    # --state: an export created by an interrupted run (same request) is streamed, not requested again
+    state = build_state(**options)
+    remember = None
+    if state is not None and not export_ids and not all_exports and not list_exports:
+        key = request.fingerprint()
+        known = state.known_exports("rebilly").get(key)
+        if known:
+            export_ids = (known,)
+            if not quiet:
+                click.echo(f"streamer: resuming Rebilly export {known} saved in the state file", err=True)
+
+        def remember(export: dict[str, Any]) -> None:
+            state.remember_export("rebilly", key, str(export["id"]))
+
     try:
         source = RebillySource(
             organization_id=organization_id,
@@ -138,6 +152,7 @@ def command(
             max_poll_interval=max(max_poll_interval, poll_interval),
             timeout=timeout,
             retry=RetryPolicy(max_attempts=config.retry.max_attempts),
+            on_export_created=remember,
         )
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -154,7 +169,7 @@ def command(
                     err=True,
                 )
 
-    execute(source, build_sink(**options), config, quiet=quiet, after=announce)
+    execute(source, build_sink(**options), config, quiet=quiet, after=announce, state=state)
 
 
 def _print_listing(source: RebillySource, list_filter: str | None, config: Any) -> None:

@@ -39,6 +39,7 @@ from streamer.http.redact import redact_url
 from streamer.http.responses import raise_for_response
 from streamer.http.retry import TRANSIENT_ERRORS
 from streamer.records import Batch, Checkpoint, Part, Record
+from streamer.state.scrub import scrub_text
 
 log = logging.getLogger("streamer.download")
 
@@ -114,9 +115,20 @@ class PartDownload:
             on_retry=self._on_retry,
             retry_on=(*TRANSIENT_ERRORS, URLExpiredError, IncompleteBody),
         )
-        async for attempt in retrying:
-            with attempt:
-                await self._attempt()
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await self._attempt()
+        except TRANSIENT_ERRORS as exc:
+            if isinstance(exc, StreamerError):
+                raise  # already says what and where (status, request id, redacted URL)
+            # A transport error (aiohttp, timeout) outlived the retry budget: say which
+            # part and where, without the signed URL an aiohttp message may carry.
+            raise PartError(
+                self.label,
+                f"gave up at byte {self.raw_offset} after {self._config.retry.max_attempts} attempts "
+                f"without progress: {scrub_text(_short(exc))}",
+            ) from exc
         await self._finish()
 
     def _on_retry(self, exc: BaseException, delay: float) -> None:

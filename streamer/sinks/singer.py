@@ -35,7 +35,12 @@ def stream_schema(source: str, entity_type: str | None) -> dict[str, Any]:
 
 
 class SingerSink:
-    """Writes Singer messages to stdout (or a binary stream)."""
+    """Writes Singer messages to stdout (or a binary stream).
+
+    ``key_properties`` lists candidate keys; each stream's SCHEMA declares
+    those its first record actually has (LogiSense CSV rows, for one, have
+    no ``Id``), since a target rejects records missing a declared key.
+    """
 
     def __init__(self, target: BinaryIO | None = None, *, key_properties: tuple[str, ...] = ("Id",)) -> None:
         self._target = target
@@ -50,8 +55,8 @@ class SingerSink:
     async def write(self, batch: Batch) -> None:
         info = batch.part
         stream = info.entity_type or info.source
-        self._state[info.key] = {"offset": batch.checkpoint.offset, "line": batch.checkpoint.line,
-                                 "done": batch.checkpoint.done}
+        checkpoint = batch.checkpoint
+        self._state[info.key] = {"offset": checkpoint.offset, "line": checkpoint.line, "done": checkpoint.done}
         if not batch.records:
             return
         lines = []
@@ -63,7 +68,7 @@ class SingerSink:
                         "type": "SCHEMA",
                         "stream": stream,
                         "schema": stream_schema(info.source, info.entity_type),
-                        "key_properties": self._key_properties,
+                        "key_properties": [k for k in self._key_properties if k in batch.records[0].data],
                     }
                 )
             )

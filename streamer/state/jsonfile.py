@@ -9,10 +9,11 @@ new one, never a torn mix, and a saved document survives a power loss.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -27,10 +28,40 @@ class JsonFileStateStore(BaseStateStore):
     def __init__(self, path: str | os.PathLike[str], *, flush_interval: float = 0.5) -> None:
         super().__init__(flush_interval=flush_interval)
         self.path = Path(path)
+        self._lock_file: BinaryIO | None = None
 
     @property
     def where(self) -> str:
         return f"state file {self.path}"
+
+    def acquire(self) -> None:
+        """An exclusive ``flock`` on ``<state>.lock``: two live runs never share a state.
+
+        A restarted worker whose predecessor is still running fails fast
+        instead of interleaving two runs' checkpoints; the kernel drops the
+        lock of a killed process, so a crash never leaves the state locked.
+        """
+        if self._lock_file is not None:
+            return
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, STATE_FILE_MODE)
+        except OSError as exc:
+            raise StateError(f"cannot create the lock file {lock_path}: {exc.strerror}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise StateError(
+                f"{self.where} is in use by another streamer run (lock {lock_path}); "
+                "wait for it to finish or stop it first"
+            ) from None
+        self._lock_file = os.fdopen(fd, "rb")  # a file object: even a store never closed frees it when collected
+
+    def release(self) -> None:
+        lock, self._lock_file = self._lock_file, None
+        if lock is not None:
+            lock.close()  # closing drops the flock
 
     def read(self) -> dict[str, Any] | None:
         try:

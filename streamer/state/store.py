@@ -78,6 +78,12 @@ class StateStore(Protocol):
     def checkpoints(self) -> dict[str, Checkpoint]:
         """Acknowledged checkpoints by part key."""
 
+    def known_exports(self, source: str) -> dict[str, str]:
+        """Entity type → export id a provider saved (feed a provider's ``known_exports``)."""
+
+    def remember_export(self, source: str, entity_type: str, export_id: str, status: str = "created") -> None:
+        """Save at once which export a provider created, so a rerun reuses it."""
+
     def attach_sink(self, sink: object, *, restore: bool) -> None:
         """Coordinate with a committable sink (roll it back to the saved mark when ``restore``)."""
 
@@ -164,6 +170,7 @@ class BaseStateStore:
         self._durable_mark: Mapping[str, Any] | None = None
         self._sink: CommittableSink | None = None
         self._dirty = False
+        self._loaded = False
         self._last_flush = time.monotonic()
         self._lock = threading.Lock()
 
@@ -182,9 +189,28 @@ class BaseStateStore:
         """Where the state lives, for error messages."""
         return type(self).__name__
 
+    def acquire(self) -> None:
+        """Claim the state for this run (raise :class:`StateError` if another run holds it)."""
+
+    def release(self) -> None:
+        """Give the claim up (also implied when the process dies)."""
+
     # ------------------------------------------------------------------ state
 
     def load(self) -> None:
+        """Read the saved state once (later calls keep what is in memory)."""
+        if self._loaded:
+            return
+        self.acquire()
+        self._loaded = True
+        try:
+            self._load()
+        except BaseException:
+            self._loaded = False
+            self.release()
+            raise
+
+    def _load(self) -> None:
         document = self.read()
         if document is None:
             return
@@ -212,6 +238,23 @@ class BaseStateStore:
 
     def checkpoints(self) -> dict[str, Checkpoint]:
         return {key: checkpoint_from_json(key, entry) for key, entry in self._parts.items()}
+
+    # ---------------------------------------------------------------- exports
+
+    def known_exports(self, source: str) -> dict[str, str]:
+        """Entity type → export id saved for ``source`` (a provider's ``known_exports``)."""
+        self.load()
+        prefix = f"{source}/"
+        return {
+            key[len(prefix) :]: str(entry["id"])
+            for key, entry in self.exports.items()
+            if key.startswith(prefix) and entry.get("id")
+        }
+
+    def remember_export(self, source: str, entity_type: str, export_id: str, status: str = "created") -> None:
+        """Save (immediately) that ``source`` created/uses ``export_id`` for ``entity_type``."""
+        self.load()
+        self.exports[f"{source}/{entity_type}"] = {"id": export_id, "status": status, "at": _utc_now()}
 
     def attach_sink(self, sink: object, *, restore: bool) -> None:
         if not isinstance(sink, CommittableSink):
@@ -262,8 +305,12 @@ class BaseStateStore:
         if error is not None and status == "failed":
             self.run["error"] = f"{type(error).__name__}: {error}"[:2000]
         self._dirty = True
-        await self.flush()
-        self._sink = None
+        try:
+            await self.flush()
+        finally:
+            self._sink = None
+            self._loaded = False
+            self.release()
 
     def save_now(self) -> None:
         """Write the durable part of the state (safe from any thread)."""
@@ -280,7 +327,7 @@ class BaseStateStore:
             document = scrub(document)
             try:
                 self.write(document)
-            except OSError as exc:
+            except (OSError, TypeError) as exc:  # TypeError: a decoder state that is not JSON
                 raise StateError(f"cannot save state to {self.where}: {scrub_text(str(exc))}") from exc
             self.saves += 1
 

@@ -70,3 +70,24 @@ async def test_leaving_a_batches_loop_early_closes_it_with_the_stream(tmp_path):
         # closed on leaving `async with`: the run is stopped and its state final
         assert records.stats.finished is not None
         assert '"interrupted"' in state.read_text()
+
+
+async def test_transport_errors_that_outlive_the_retries_name_the_part():
+    """Bug: once the retries ran out, the raw aiohttp error (e.g.
+    ``ClientConnectorError``) escaped: no part named, and the CLI printed a
+    traceback instead of its one-line error and exit code 1."""
+    import socket
+
+    from streamer import PartError, stream_urls
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nothing listens there now
+    with pytest.raises(PartError) as info:
+        async for _ in stream_urls([f"http://127.0.0.1:{port}/x.jsonl?sig=s3cr3t&expires=1"],
+                                   retry=RetryPolicy(max_attempts=2, initial_delay=0.01)):
+            pass
+    message = str(info.value)
+    assert message.startswith("part 0 (x.jsonl): gave up at byte 0 after 2 attempts")
+    assert "Cannot connect" in message and "s3cr3t" not in message

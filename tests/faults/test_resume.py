@@ -175,3 +175,24 @@ async def test_stream_with_state_resumes_after_the_last_consumed_batch(tmp_path)
 async def test_resume_requires_a_state():
     with pytest.raises(TypeError, match="needs state"):
         await run(SimSource(None, []), JsonlSink(None), resume=True)  # type: ignore[arg-type]
+
+
+async def test_csv_part_resumes_with_its_header_from_the_state_file(tmp_path):
+    """The CSV header travels in ``decoder_state`` through the JSON state: the
+    resumed decoder names the columns of rows it starts reading mid-file."""
+    from streamer import UrlSource
+    from tests.support.faults import serve_bytes
+
+    body = b"Id,Amount,Note\r\n" + b"".join(b"r%04d,%d,note %d\r\n" % (i, i * 3, i) for i in range(2000))
+    out, state = tmp_path / "out.jsonl", tmp_path / "state.json"
+    config = StreamConfig(batch_size=100, retry=RetryPolicy(max_attempts=3, initial_delay=0.01))
+    async with serve_bytes({"rows.csv": body}, chunk=4096, content_type="text/csv", pause=0.002) as base:
+        source = UrlSource([f"{base}/rows.csv"], format="csv")
+        with pytest.raises(SinkDied):
+            await run(source, DyingFileSink(out, die_at=4, after_write=True), config=config, state=state)
+        saved = orjson.loads(state.read_bytes())["parts"]["urls/-/0"]
+        assert saved["decoder_state"]["header"] == ["Id", "Amount", "Note"] and saved["line"] > 1
+        await run(source, JsonlSink(out), config=config, state=state)
+    rows = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert_exactly_once([r["Id"] for r in rows], [f"r{i:04d}" for i in range(2000)])
+    assert rows[-1] == {"Id": "r1999", "Amount": "5997", "Note": "note 1999"}

@@ -26,15 +26,29 @@ async def test_acknowledged_checkpoints_survive_a_reload(tmp_path):
     begin_run(store, None, resume=True)
     await store.acknowledge(Checkpoint("urls/-/0", offset=120, line=3, decoder_state={"header": ["a", "b"]}))
     await store.acknowledge(Checkpoint("urls/-/1", offset=999, line=9, done=True, compressed=True))
+    assert _doc(path)["run"]["status"] == "running"
+    await store.close(None)
+    assert _doc(path)["run"]["status"] == "completed"
     reloaded = JsonFileStateStore(path)
     reloaded.load()
     assert reloaded.checkpoints() == {
         "urls/-/0": Checkpoint("urls/-/0", 120, 3, False, {"header": ["a", "b"]}, False),
         "urls/-/1": Checkpoint("urls/-/1", 999, 9, True, None, True),
     }
-    assert _doc(path)["run"]["status"] == "running"
-    await store.close(None)
-    assert _doc(path)["run"]["status"] == "completed"
+    reloaded.release()
+
+
+async def test_two_live_runs_cannot_share_a_state_file(tmp_path):
+    path = tmp_path / "state.json"
+    first = JsonFileStateStore(path)
+    begin_run(first, None, resume=True)
+    with pytest.raises(StateError, match="in use by another streamer run"):
+        begin_run(JsonFileStateStore(path), None, resume=True)
+    await first.close(None)
+    second = JsonFileStateStore(path)
+    begin_run(second, None, resume=True)  # free again once the first run closed
+    await second.close(None)
+    assert stat.S_IMODE((tmp_path / "state.json.lock").stat().st_mode) == 0o600
 
 
 async def test_state_file_is_created_0600_whatever_the_umask(tmp_path):
@@ -79,11 +93,15 @@ async def test_exports_are_written_through_and_reloaded(tmp_path):
     begin_run(store, None, resume=True)
     store.exports["mews/OrderItem"] = {"id": "exp-1", "status": "Pending"}
     assert _doc(path)["exports"] == {"mews/OrderItem": {"id": "exp-1", "status": "Pending"}}
+    store.remember_export("mews", "Payment", "exp-2")
+    await store.close(None)
     again = JsonFileStateStore(path)
+    assert again.known_exports("mews") == {"OrderItem": "exp-1", "Payment": "exp-2"}
     begin_run(again, None, resume=True)
     assert again.exports["mews/OrderItem"]["id"] == "exp-1"
     del again.exports["mews/OrderItem"]
-    assert _doc(path)["exports"] == {}
+    assert list(_doc(path)["exports"]) == ["mews/Payment"]
+    await again.close(None)
 
 
 async def test_resume_false_forgets_the_old_state(tmp_path):
@@ -92,6 +110,7 @@ async def test_resume_false_forgets_the_old_state(tmp_path):
     begin_run(store, None, resume=True)
     store.exports["x"] = {"id": "1"}
     await store.acknowledge(Checkpoint("p/-/0", 10, 1, done=True))
+    await store.close(None)
     fresh = JsonFileStateStore(path)
     assert begin_run(fresh, None, resume=False) is None
     assert fresh.checkpoints() == {} and dict(fresh.exports) == {}
@@ -136,6 +155,7 @@ async def test_file_sink_is_rolled_back_to_the_committed_length(tmp_path):
     sink = JsonlSink(out)
     begin_run(store, sink, resume=True)
     assert _doc(state)["sink"]["length"] == 11
+    await store.close(RuntimeError("killed"))
     # a later, unacknowledged write plus a torn line
     with open(out, "ab") as f:
         f.write(b'{"Id":"b"}\n{"Id":"c')
@@ -144,11 +164,13 @@ async def test_file_sink_is_rolled_back_to_the_committed_length(tmp_path):
     assert out.read_bytes() == b'{"Id":"a"}\n'
 
 
-def test_missing_output_refuses_to_resume(tmp_path):
+async def test_missing_output_refuses_to_resume(tmp_path):
     out = tmp_path / "out.jsonl"
     out.write_bytes(b'{"Id":"a"}\n')
     state = tmp_path / "state.json"
-    begin_run(JsonFileStateStore(state), JsonlSink(out), resume=True)
+    store = JsonFileStateStore(state)
+    begin_run(store, JsonlSink(out), resume=True)
+    await store.close(None)
     out.write_bytes(b"")
     with pytest.raises(StateError, match="would be lost"):
         begin_run(JsonFileStateStore(state), JsonlSink(out), resume=True)

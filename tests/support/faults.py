@@ -3,6 +3,7 @@ output readers, exactly-once assertions, and a tiny server for hand-made bytes."
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import time
@@ -108,8 +109,10 @@ async def serve_bytes(
     *,
     chunk: int = 7,
     content_type: str = "application/x-ndjson",
+    pause: float = 0.0,
 ) -> AsyncIterator[str]:
-    """Serve ``files`` (name → body) on 127.0.0.1 in ``chunk``-byte writes; yield the base URL."""
+    """Serve ``files`` (name → body) on 127.0.0.1 in ``chunk``-byte writes (``pause``
+    seconds apart, so they arrive as separate reads); yield the base URL."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
         body = files.get(request.match_info["name"])
@@ -121,6 +124,8 @@ async def serve_bytes(
         await response.prepare(request)
         for start in range(0, len(body), chunk):
             await response.write(body[start : start + chunk])
+            if pause:
+                await asyncio.sleep(pause)
         await response.write_eof()
         return response
 

@@ -24,15 +24,17 @@ in the export resource says which; see :mod:`streamer.decoding.zip_parts`.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 import aiohttp
 import anyio
+import orjson
 
 from streamer.errors import ConfigError, ExportError, ExportTimeoutError
 from streamer.http.redact import redact_url
@@ -83,6 +85,15 @@ class ExportRequest:
     email_notification: Sequence[str] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Any further members of the request body, sent as given."""
+
+    def fingerprint(self) -> str:
+        """Identifies what is asked (everything but the generated name): a saved export is
+        reused by a resumed run only for the very same request."""
+        body = self.body()
+        if self.name is None:
+            body.pop("name")
+        digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+        return f"{self.resource}/{self.format}/{digest}"
 
     def body(self) -> dict[str, Any]:
         name = self.name or f"streamer {self.resource} {datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ}"
@@ -141,6 +152,7 @@ class RebillySource:
         timeout: float = 6 * 3600.0,
         page_size: int = 100,
         retry: RetryPolicy | None = None,
+        on_export_created: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         if not organization_id:
             raise ConfigError("Rebilly needs an organization id (--organization-id / REBILLY_ORGANIZATION_ID)")
@@ -166,6 +178,8 @@ class RebillySource:
         self.timeout = timeout
         self.page_size = page_size
         self.retry = retry or RetryPolicy()
+        self.on_export_created = on_export_created
+        """Called with the new export resource right after the POST (e.g. to save its id)."""
         self.exports: list[dict[str, Any]] = []
         """The export resources as last seen (completed ones included), for callers and tests."""
 
@@ -200,6 +214,8 @@ class RebillySource:
         else:
             created = await api.create_export(self.request.body())
             log.info("requested Rebilly data export %s (%s)", created.get("id"), created.get("name"))
+            if self.on_export_created is not None:
+                self.on_export_created(created)
             yield created
 
     async def wait(self, api: RebillyApi, export: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,41 @@
+"""The terminal progress display: a total bar (bytes of SizeInBytes, records, rate, ETA) and per-part bars."""
+
+from __future__ import annotations
+
+import io
+
+import anyio
+
+from streamer.cli.progress import progress_bar
+from streamer.engine.stats import RunStats
+
+
+async def test_total_and_per_part_bars_follow_the_stats() -> None:
+    stats = RunStats()
+    out = io.StringIO()
+    first = stats.part("urls/-/0", "part 0 (a.jsonl)", 10_000)
+    second = stats.part("urls/-/1", "part 1 (b.jsonl)", 10_000)
+    async with progress_bar(stats, enabled=True, interval=0.01, file=out):
+        for _ in range(5):
+            first.bytes += 1000
+            second.bytes += 500
+            stats.bytes += 1500
+            stats.records += 10
+            first.records += 10
+            await anyio.sleep(0.03)
+        mid = out.getvalue()
+        first.done = True
+        await anyio.sleep(0.05)
+    text = out.getvalue()
+    assert "total:" in mid and "50 records" in mid and "parts 0/2" in mid
+    assert "part 0 (a.jsonl)" in mid and "part 1 (b.jsonl)" in mid
+    assert "/19.5k" in mid  # bytes against the announced total (2 x 10,000 B)
+    assert "<" in mid  # tqdm's elapsed<remaining: an ETA is shown
+    assert "parts 1/2" in text[len(mid):]
+
+
+async def test_disabled_writes_nothing() -> None:
+    out = io.StringIO()
+    async with progress_bar(RunStats(), enabled=False, file=out):
+        await anyio.sleep(0.02)
+    assert out.getvalue() == ""
