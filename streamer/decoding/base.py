@@ -75,7 +75,7 @@ def _load_builtin(fmt: str) -> None:
     """Import the module of a built-in format lazily (csv and json cost nothing until used)."""
     import importlib
 
-    module = {"jsonl": "jsonl", "csv": "csv", "json": "json_array"}.get(fmt)
+    module = {"jsonl": "jsonl", "csv": "csv", "json": "json_array", "json-api": "json_array", "zip": "zip_parts"}.get(fmt)
     if module:
         try:
             importlib.import_module(f"streamer.decoding.{module}")
