@@ -32,11 +32,14 @@ class PartInfo:
     export_id: str | None = None
     name: str = ""
     """Human-readable label used in errors and progress, never a signed URL."""
+    group: str | None = None
+    """Identifies the run's set of parts when there is no export id (e.g. a
+    digest of a URL list), so that checkpoints of different runs never match."""
 
     @property
     def key(self) -> str:
         """Stable checkpoint key: survives URL refreshes and process restarts."""
-        return f"{self.source}/{self.export_id or '-'}/{self.index}"
+        return f"{self.source}/{self.export_id or self.group or '-'}/{self.index}"
 
     def describe(self) -> str:
         label = self.name or f"part {self.index}"

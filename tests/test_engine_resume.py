@@ -42,7 +42,7 @@ async def test_drop_mid_part_resumes_with_range_and_if_range(sim: Simulator, fau
     assert all(h["If-Range"].startswith('"') for h in ranged)
     # Each resume starts exactly where the cut happened: no byte is fetched twice.
     assert [int(h["Range"][6:-1]) for h in ranged] == [size // 4, size // 2, size - 10]
-    assert stats.parts["urls/-/1"].bytes == size
+    assert stats.parts[f"urls/{streamer.UrlSource(sim.file_urls(export)).group}/1"].bytes == size
 
 
 async def test_drop_then_server_errors_then_resume(sim: Simulator, faults: FaultPlan) -> None:
@@ -178,3 +178,11 @@ async def test_expiring_url_is_refreshed_and_resumed(sim: Simulator, faults: Fau
     stats = await streamer.run(ExpiringSource(), streamer.CallbackSink(slow), retry=patient, batch_size=50)
     assert ids == export.ids()
     assert refreshed and stats.url_refreshes == len(refreshed)
+
+
+def test_url_list_digest_ignores_signatures_but_not_files() -> None:
+    from streamer.providers.urls import url_list_digest
+
+    a = url_list_digest(["https://h/x/part-1.jsonl?sig=1", "https://h/x/part-2.jsonl?sig=1"])
+    assert a == url_list_digest(["https://h/x/part-1.jsonl?sig=2", "https://h/x/part-2.jsonl?sig=9"])
+    assert a != url_list_digest(["https://h/y/part-1.jsonl", "https://h/x/part-2.jsonl"])

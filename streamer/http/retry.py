@@ -27,6 +27,8 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,
     RetryableHTTPError,
 )
+FINAL_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientSSLError,)
+"""Connection errors that another attempt cannot fix (an untrusted certificate)."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,9 @@ class RetryPolicy:
             log.info("retrying in %.1fs after %s", delay, _describe(exc))
 
         return tenacity.AsyncRetrying(
-            retry=tenacity.retry_if_exception_type(retry_on),
+            retry=tenacity.retry_if_exception(
+                lambda exc: isinstance(exc, retry_on) and not isinstance(exc, FINAL_ERRORS)
+            ),
             wait=wait,
             stop=stop,
             before_sleep=before_sleep,

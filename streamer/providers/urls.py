@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Iterable, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
@@ -33,6 +34,7 @@ class UrlSource:
         self.entity_type = entity_type
         self.headers = dict(headers or {})
         self.sizes = list(sizes) if sizes is not None else [None] * len(self.urls)
+        self.group = url_list_digest(self.urls)
 
     async def parts(self, session: aiohttp.ClientSession) -> AsyncIterator[Part]:
         for index, (url, size) in enumerate(zip(self.urls, self.sizes, strict=True)):
@@ -43,6 +45,7 @@ class UrlSource:
                     index=index,
                     entity_type=self.entity_type,
                     name=f"part {index} ({name})",
+                    group=self.group,
                 ),
                 url=url,
                 size=size,
@@ -50,3 +53,17 @@ class UrlSource:
                 compression=self.compression,
                 headers=self.headers,
             )
+
+
+def url_list_digest(urls: Iterable[str]) -> str:
+    """12 hex digits naming a list of files by host and path only.
+
+    Query strings are left out: re-signed links to the same files keep the
+    digest, so a rerun resumes; a different list of files gets another one,
+    so its parts never pick up this list's checkpoints.
+    """
+    digest = hashlib.sha256()
+    for url in urls:
+        parts = urlsplit(url)
+        digest.update(urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")).encode() + b"\n")
+    return digest.hexdigest()[:12]

@@ -190,7 +190,7 @@ async def test_csv_part_resumes_with_its_header_from_the_state_file(tmp_path):
         source = UrlSource([f"{base}/rows.csv"], format="csv")
         with pytest.raises(SinkDied):
             await run(source, DyingFileSink(out, die_at=4, after_write=True), config=config, state=state)
-        saved = orjson.loads(state.read_bytes())["parts"]["urls/-/0"]
+        saved = orjson.loads(state.read_bytes())["parts"][f"urls/{source.group}/0"]
         assert saved["decoder_state"]["header"] == ["Id", "Amount", "Note"] and saved["line"] > 1
         await run(source, JsonlSink(out), config=config, state=state)
     rows = [orjson.loads(line) for line in out.read_bytes().splitlines()]
