@@ -19,7 +19,6 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
 
 import click
 

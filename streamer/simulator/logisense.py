@@ -19,16 +19,14 @@ exercised; each row has a unique ``rowId`` for exactly-once assertions.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import inspect
 import io
 import random
-import re
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -409,59 +407,24 @@ class LogisenseApi:
 
     async def file(self, request: web.Request) -> web.StreamResponse:
         """The built-in "S3" for the CSV files: signed, expiring, ranged, streamed."""
-        request_id = uuid.uuid4().hex
-        problem = self.sim.signer.check(request.path, request.query.get("expires"), request.query.get("sig"))
-        if problem:
-            code, message = problem.split("|", 1)
-            return web.Response(
-                status=403,
-                body=s3_error_xml(code, message, request_id),
-                content_type="application/xml",
-                headers={"x-amz-request-id": request_id},
-            )
+        if (rejected := self.sim.check_signature(request)) is not None:
+            return rejected
         if (failure := self.sim.fault_response()) is not None:
             return failure
         history = self.history.get(int(request.match_info["id"]))
         if history is None:
-            return web.Response(status=404, body=s3_error_xml("NoSuchKey", "The specified key does not exist.", request_id))
+            return web.Response(
+                status=404, body=s3_error_xml("NoSuchKey", "The specified key does not exist.", uuid.uuid4().hex)
+            )
         data = history.content
-        key = f"logisense/{history.identity}"
-        etag = f'"{history.identity:x}-{len(data):x}"'
-        start, status = 0, 200
-        match = re.fullmatch(r"bytes=(\d+)-", request.headers.get("Range", "").strip())
-        if match and request.headers.get("If-Range", etag) == etag:
-            start = int(match.group(1))
-            if start >= len(data):
-                return web.Response(status=416, headers={"Content-Range": f"bytes */{len(data)}"})
-            status = 206
-        response = web.StreamResponse(status=status)
-        response.content_type = "text/csv"
-        response.content_length = len(data) - start
-        response.headers.update({"ETag": etag, "Accept-Ranges": "bytes", "x-amz-request-id": request_id})
-        if status == 206:
-            response.headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
-        faults = self.sim.faults
-        try:
-            await response.prepare(request)
-            pos = start
-            view = memoryview(data)
-            while pos < len(data):
-                end = min(len(data), pos + 65536)
-                cut = faults.cut_point(key, pos, end)
-                if cut is not None:
-                    await response.write(view[pos:cut])
-                    await asyncio.sleep(0.01)
-                    assert request.transport is not None
-                    request.transport.abort()
-                    raise asyncio.CancelledError
-                if faults.bytes_per_second:
-                    await asyncio.sleep((end - pos) / faults.bytes_per_second)
-                await response.write(view[pos:end])
-                pos = end
-            await response.write_eof()
-        except ConnectionResetError:
-            pass
-        return response
+        response, start, end = self.sim.file_response(
+            request, size=len(data), etag=f'"{history.identity:x}-{len(data):x}"', content_type="text/csv"
+        )
+        if isinstance(response, web.StreamResponse) and not isinstance(response, web.Response):
+            response.content_length = end - start
+        view = memoryview(data)
+        pieces = (view[i : min(end, i + 65536)] for i in range(start, end, 65536))
+        return await self.sim.send_file(request, response, f"logisense/{history.identity}", pieces, start)
 
 
 def install(sim: Simulator, **options: Any) -> LogisenseApi:

@@ -32,22 +32,11 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from streamer.providers.mews.requests import ENTITY_TYPES  # the documented list, one copy
 from streamer.simulator.server import SimExport, Simulator
 
 DEMO_CLIENT_TOKEN = "E0D439EE522F44368DC78E1BFB03710C-D24FB11DBE31D4621C4817E028D9E1D"
 DEMO_ACCESS_TOKEN = "C66EF7B239D24632943D115EDE9CB810-EA00F8FD8294692C940F6B5A8F9453D"
-ENTITY_TYPES = (
-    "OrderItem",
-    "Payment",
-    "Reservation",
-    "Customer",
-    "Company",
-    "Bill",
-    "AvailabilityAdjustment",
-    "AvailabilityBlock",
-    "ResourceBlock",
-    "LedgerEntry",
-)
 BASE = "/api/connector/v1/exports"
 DEFAULT_ENTERPRISES = [
     "3fa85f64-5717-4562-b3fc-2c963f66afa6",

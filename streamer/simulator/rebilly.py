@@ -29,7 +29,6 @@ import csv
 import io
 import math
 import random
-import re
 import time
 import uuid
 import zipfile
@@ -42,7 +41,6 @@ import orjson
 from aiohttp import web
 
 from streamer.simulator.server import Simulator
-from streamer.simulator.signing import s3_error_xml
 
 PREFIXES = ("/experimental/data-exports", "/data-exports")
 FORMATS = ("csv", "json", "json-api", "xml", "pdf")
@@ -477,49 +475,30 @@ class _Handlers:
     async def file(self, request: web.Request) -> web.StreamResponse:
         state = self.state
         sim = state.sim
-        request_id = uuid.uuid4().hex
-        issue = sim.signer.check(request.path, request.query.get("expires"), request.query.get("sig"))
-        if issue:
-            code, message = issue.split("|", 1)
-            return web.Response(status=403, body=s3_error_xml(code, message, request_id), content_type="application/xml")
+        if (rejected := sim.check_signature(request)) is not None:
+            return rejected
         export = next((e for e in state.exports.values() if e.file_id == request.match_info["file_id"]), None)
         if export is None:
             return web.Response(status=404, text="no such file")
         if (failure := sim.fault_response()) is not None:
             return failure
         data = state.content(export)
-        size = len(data)
-        etag = f'"{export.file_id}"'
-        start, end, status = 0, size, 200
-        match = _RANGE.match(request.headers.get("Range", "").strip())
-        if_range = request.headers.get("If-Range")
-        if match and (if_range is None or if_range == etag):
-            start = int(match.group(1))
-            if start >= size:
-                return web.Response(status=416, headers={"Content-Range": f"bytes */{size}"})
-            status = 206
-        response = web.StreamResponse(status=status)
-        response.headers["ETag"] = etag
-        response.headers["Accept-Ranges"] = "bytes"
         ext = "zip" if export.zipped else {"json-api": "json"}.get(export.format, export.format)
-        response.content_type = {
+        content_type = {
             "zip": "application/zip", "csv": "text/csv", "json": "application/json",
             "xml": "application/xml", "pdf": "application/pdf",
         }[ext]
+        response, start, end = sim.file_response(
+            request, size=len(data), etag=f'"{export.file_id}"', content_type=content_type
+        )
+        if isinstance(response, web.Response):
+            return response
         response.headers["Content-Disposition"] = f'attachment; filename="{export.id}.{ext}"'
-        if status == 206:
-            response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
         response.content_length = end - start
-        try:
-            await response.prepare(request)
-            pieces = (data[i : i + 65536] for i in range(start, end, 65536))
-            await sim._send(request, response, f"rebilly/{export.file_id}", pieces, start)
-        except ConnectionResetError:
-            pass
-        return response
+        pieces = (data[i : min(end, i + 65536)] for i in range(start, end, 65536))
+        return await sim.send_file(request, response, f"rebilly/{export.file_id}", pieces, start)
 
 
-_RANGE = re.compile(r"bytes=(\d+)-$")
 
 
 def _validate(body: Any) -> list[dict[str, str]]:

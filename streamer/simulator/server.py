@@ -189,17 +189,62 @@ class Simulator:
         headers = {"Retry-After": f"{self.faults.retry_after:g}"} if status == 429 else {}
         return web.Response(status=status, text="simulated failure", headers=headers)
 
-    async def _file(self, request: web.Request) -> web.StreamResponse:
-        request_id = uuid.uuid4().hex
+    def check_signature(self, request: web.Request) -> web.Response | None:
+        """S3's own 403 for an unsigned, forged or expired link; ``None`` when it is valid."""
         problem = self.signer.check(request.path, request.query.get("expires"), request.query.get("sig"))
-        if problem:
-            code, message = problem.split("|", 1)
-            return web.Response(
-                status=403,
-                body=s3_error_xml(code, message, request_id),
-                content_type="application/xml",
-                headers={"x-amz-request-id": request_id},
-            )
+        if not problem:
+            return None
+        request_id = uuid.uuid4().hex
+        code, message = problem.split("|", 1)
+        return web.Response(
+            status=403,
+            body=s3_error_xml(code, message, request_id),
+            content_type="application/xml",
+            headers={"x-amz-request-id": request_id},
+        )
+
+    def file_response(
+        self, request: web.Request, *, size: int, etag: str, content_type: str
+    ) -> tuple[web.StreamResponse, int, int]:
+        """The response head for a GET of a file, honouring ``Range`` and ``If-Range``.
+
+        Returns the response (200, 206 or 416) and the byte range to send.
+        """
+        start, end, status = 0, size, 200
+        match = _RANGE.fullmatch(request.headers.get("Range", "").strip())
+        if_range = request.headers.get("If-Range")
+        if match and not self.faults.ignore_range and (if_range is None or if_range == etag):
+            start = int(match.group(1))
+            if match.group(2):
+                end = min(size, int(match.group(2)) + 1)
+            if start >= size:
+                return web.Response(status=416, headers={"Content-Range": f"bytes */{size}"}), 0, 0
+            status = 206
+        response = web.StreamResponse(status=status)
+        response.content_type = content_type
+        response.headers["ETag"] = etag
+        response.headers["Accept-Ranges"] = "bytes"
+        response.headers["x-amz-request-id"] = uuid.uuid4().hex
+        if status == 206:
+            response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+        return response, start, end
+
+    async def send_file(
+        self, request: web.Request, response: web.StreamResponse, key: str, pieces: Any, start: int
+    ) -> web.StreamResponse:
+        """Send ``pieces`` (bytes from ``start`` on) through the fault plan; quiet if the client leaves."""
+        if response.prepared or isinstance(response, web.Response):
+            return response
+        try:
+            await response.prepare(request)
+            await self._send(request, response, key, pieces, start)
+        except ConnectionResetError:
+            pass  # the client went away (cancelled run, `| head`): nothing to report
+        return response
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        if (rejected := self.check_signature(request)) is not None:
+            return rejected
         if (failure := self.fault_response()) is not None:
             return failure
         export = self.exports.get(request.match_info["export_id"])
@@ -222,39 +267,20 @@ class Simulator:
         )
         size = (content.gzip_size if encoded else content.size) - self.faults.shortfall(key)
         produce = content.iter_gzip if encoded else content.iter_plain
-        etag = f'"{export.id[:8]}-{index}-{"gz" if encoded else "id"}"'
-        start, end, status = 0, size, 200
-        match = _RANGE.fullmatch(request.headers.get("Range", "").strip())
-        if_range = request.headers.get("If-Range")
-        if match and not self.faults.ignore_range and (if_range is None or if_range == etag):
-            start = int(match.group(1))
-            if match.group(2):
-                end = min(size, int(match.group(2)) + 1)
-            if start >= size:
-                return web.Response(status=416, headers={"Content-Range": f"bytes */{size}"})
-            status = 206
-
-        response = web.StreamResponse(status=status)
-        response.headers["ETag"] = etag
-        response.headers["Accept-Ranges"] = "bytes"
-        response.headers["x-amz-request-id"] = request_id
-        if export.gzip:
-            response.content_type = "application/gzip"
-        else:
-            response.content_type = "application/x-ndjson"
-            if self.content_encoding:
-                response.headers["Vary"] = "Accept-Encoding"
+        response, start, end = self.file_response(
+            request,
+            size=size,
+            etag=f'"{export.id[:8]}-{index}-{"gz" if encoded else "id"}"',
+            content_type="application/gzip" if export.gzip else "application/x-ndjson",
+        )
+        if not export.gzip and self.content_encoding:
+            response.headers["Vary"] = "Accept-Encoding"
             if encoded:
                 response.headers["Content-Encoding"] = "gzip"
-        if status == 206:
-            response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+        if isinstance(response, web.Response):
+            return response
         response.enable_chunked_encoding()
-        try:
-            await response.prepare(request)
-            await self._send(request, response, key, produce(start, end), start)
-        except ConnectionResetError:
-            pass  # the client went away (cancelled run, `| head`): nothing to report
-        return response
+        return await self.send_file(request, response, key, produce(start, end), start)
 
     async def _send(
         self, request: web.Request, response: web.StreamResponse, key: str, pieces: Any, start: int

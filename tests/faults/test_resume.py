@@ -13,7 +13,7 @@ import pytest
 
 from streamer import CallbackSink, JsonlSink, RetryPolicy, StreamConfig, run, stream
 from streamer.records import Batch
-from streamer.simulator import FaultPlan, Simulator
+from streamer.simulator import Simulator
 from streamer.state import JsonFileStateStore
 from tests.support.faults import (
     DyingFileSink,

@@ -17,7 +17,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from streamer import HTTPConfig, JsonlSink, PartError, RetryPolicy, StreamConfig, UrlSource, run, stream_urls
+from streamer import HTTPConfig, JsonlSink, PartError, RetryPolicy, StreamConfig, run, stream_urls
 from streamer.cli.options import build_config
 from streamer.http.redact import register_secret
 from streamer.simulator import FaultPlan, Simulator
