@@ -249,20 +249,27 @@ class PartDownload:
             self.raw_offset += len(chunk)
             stats.bytes += len(chunk)
             run_stats.bytes += len(chunk)
-            decode(chunk)
-            if self._out and (
-                len(self._out) >= batch_size or time.monotonic() - self._batch_started > config.batch_delay
-            ):
-                await self._emit()
+            for _ in decode(chunk):
+                if self._out and (
+                    len(self._out) >= batch_size or time.monotonic() - self._batch_started > config.batch_delay
+                ):
+                    await self._emit()
         if self._content_gzip is not None and self._content_gzip.truncated:
             raise IncompleteBody(f"{self.label}: response ended inside a gzip member")
         self._eof_without_progress = self.raw_offset == start_offset and start_offset > 0
         self._check_complete()
 
-    def _decode(self, chunk: bytes) -> None:
-        """Raw bytes → (content gunzip) → (file gunzip) → skip → decoder."""
+    def _decode(self, chunk: bytes) -> Iterator[None]:
+        """Raw bytes → (content gunzip) → (file gunzip) → skip → decoder.
+
+        Yields after each decoded piece so that ``_consume`` can close a batch
+        between pieces: one compressed chunk inflates to several MiB, and
+        without this a batch (and so memory) grew with the compression ratio
+        (measured: ~3000-record batches, 300 MB peak RSS on a gzip export).
+        """
         if self._content_gzip is None and self._file_gzip is None and self._compression_known and not self._skip:
             self._feed(chunk)
+            yield
             return
         for piece in self._content_layer(chunk):
             for data in self._file_layer(piece):
@@ -273,6 +280,7 @@ class PartDownload:
                     data = data[self._skip :]
                     self._skip = 0
                 self._feed(data)
+                yield
 
     def _feed(self, data: bytes) -> None:
         before = len(self._out)
