@@ -164,8 +164,13 @@ class RecordStream:
 
     async def _iter_records(self) -> AsyncIterator[Record]:
         async for batch in self.batches():
-            for record in batch.records:
-                yield record
+            # Hand each record over instead of keeping the batch's list of them:
+            # a record the loop body drops is freed at once (decoded data
+            # included), so a plain ``async for`` never accumulates garbage.
+            records = batch.records
+            records.reverse()
+            while records:
+                yield records.pop()
 
     def batches(self) -> AsyncIterator[Batch]:
         """The batches themselves (with checkpoints), for consumers that work per batch.

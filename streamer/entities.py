@@ -34,7 +34,9 @@ def to_typed(record: Any) -> Any:
             f"no typed entity registered for {record.part.source}/{record.part.entity_type}"
         )
     try:
-        return msgspec.convert(record.data, struct, strict=False)
+        if record.value is None and record.raw is not None:
+            return msgspec.json.decode(record.raw, type=struct, strict=False)  # no dict on the way
+        return msgspec.convert(record.value, struct, strict=False)
     except msgspec.ValidationError as exc:
         raise DecodeError(
             f"{record.part.entity_type} does not match its schema: {exc}",

@@ -69,6 +69,9 @@ async def test_cancelling_the_task_closes_sink_and_connections(sim: Simulator) -
         async def close(self, error) -> None:
             closed_with.append(error)
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gc.collect()  # leftovers of earlier tests are theirs, not this run's
     before = other_tasks()
     task = asyncio.create_task(streamer.run(streamer.UrlSource(sim.file_urls(export)), Recording()))
     await started.wait()
@@ -82,7 +85,7 @@ async def test_cancelling_the_task_closes_sink_and_connections(sim: Simulator) -
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         gc.collect()
-    assert not [w for w in caught if "Unclosed" in str(w.message)]
+    assert not [str(w.message) for w in caught if "Unclosed" in str(w.message)]
 
 
 async def test_sink_error_stops_the_run_with_that_error(sim: Simulator) -> None:

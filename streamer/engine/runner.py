@@ -189,11 +189,12 @@ class _Run:
                 await self._consume(part_batches)
 
     async def _deliver(self, batch: Batch) -> None:
+        count = len(batch.records)  # before the sink: a consumer may empty the list as it goes
         await self.sink.write(batch)
         stats = self.stats
         stats.batches += 1
-        stats.records += len(batch.records)
-        stats.parts[batch.part.key].records += len(batch.records)
+        stats.records += count
+        stats.parts[batch.part.key].records += count
         if self.on_checkpoint is not None:
             result = self.on_checkpoint(batch.checkpoint)
             if result is not None:

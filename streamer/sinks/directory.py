@@ -105,8 +105,7 @@ class DirSink:
         self.records += len(batch.records)
 
     def _encode(self, batch: Batch) -> bytes:
-        dumps = orjson.dumps
-        payload = b"\n".join([dumps(r.data) for r in batch.records]) + b"\n"
+        payload = b"\n".join([r.to_json() for r in batch.records]) + b"\n"
         if self.gzip:
             payload = gzip.compress(payload, compresslevel=self.compresslevel, mtime=0)
         return payload

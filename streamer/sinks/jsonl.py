@@ -64,11 +64,11 @@ class JsonlSink:
     def encode(self, batch: Batch) -> bytes:
         dumps = orjson.dumps
         if not self._with_metadata:
-            return b"\n".join([dumps(r.data) for r in batch.records]) + b"\n"
+            return b"\n".join([r.to_json() for r in batch.records]) + b"\n"
         info = batch.part
         lines = []
         for r in batch.records:
-            data = dict(r.data)
+            data = dict(r.decoded())
             data["_streamer"] = {
                 "source": info.source,
                 "entity_type": info.entity_type,

@@ -59,7 +59,7 @@ def batch_rows(batch: Batch) -> list[Row]:
     part_key = batch.part.key
     by_id: dict[str, Row] = {}
     for record in batch.records:
-        data = record.data
+        data = record.decoded()
         if isinstance(data, dict):
             key = data.get("Id")
             if key is None:

@@ -68,16 +68,16 @@ class SingerSink:
                         "type": "SCHEMA",
                         "stream": stream,
                         "schema": stream_schema(info.source, info.entity_type),
-                        "key_properties": [k for k in self._key_properties if k in batch.records[0].data],
+                        "key_properties": [k for k in self._key_properties if k in batch.records[0].decoded()],
                     }
                 )
             )
         extracted = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        dumps = orjson.dumps
-        lines.extend(
-            dumps({"type": "RECORD", "stream": stream, "record": r.data, "time_extracted": extracted})
-            for r in batch.records
-        )
+        # RECORD messages are spliced around each record's compact JSON: no
+        # wrapper dict per record, no decoded copy kept in the batch.
+        head = orjson.dumps({"type": "RECORD", "stream": stream})[:-1] + b',"record":'
+        tail = b',"time_extracted":"' + extracted.encode() + b'"}'
+        lines.extend(head + r.to_json() + tail for r in batch.records)
         await anyio.to_thread.run_sync(self._write, b"\n".join(lines) + b"\n")
 
     def _write(self, payload: bytes) -> None:
