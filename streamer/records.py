@@ -120,8 +120,18 @@ class Record(msgspec.Struct, gc=False):
         return orjson.loads(self.raw) if value is None and self.raw is not None else value
 
     def to_json(self) -> bytes:
-        """The record as compact JSON, without keeping a decoded copy."""
-        return orjson.dumps(self.decoded())
+        """The record as compact JSON, without keeping a decoded copy.
+
+        A validated line with no whitespace byte at all (space, tab, CR) *is*
+        compact JSON: it is returned as read, which saves a decode and an
+        encode per record on the way to a JSONL or Singer output.
+        """
+        raw = self.raw
+        if self.value is None and raw is not None:
+            if b" " not in raw and b"\t" not in raw and b"\r" not in raw:
+                return raw
+            return orjson.dumps(orjson.loads(raw))
+        return orjson.dumps(self.value)
 
     @property
     def entity_type(self) -> str | None:
@@ -136,6 +146,22 @@ class Record(msgspec.Struct, gc=False):
         from streamer.entities import to_typed
 
         return to_typed(self)
+
+
+def to_jsonl(records: list[Record]) -> bytes:
+    """The records as JSON Lines: one compact object per line, newline-terminated.
+
+    The batch-wide form of :meth:`Record.to_json`: when every record is still
+    its validated line and the joined lines hold no whitespace byte, the
+    batch is already compact JSON Lines and is passed through with one join
+    and three scans in C, instead of a call per record.
+    """
+    raws = [r.raw if r.value is None else None for r in records]
+    if None not in raws:
+        payload = b"\n".join(raws)  # type: ignore[arg-type]
+        if b" " not in payload and b"\t" not in payload and b"\r" not in payload:
+            return payload + b"\n"
+    return b"\n".join([r.to_json() for r in records]) + b"\n"
 
 
 @dataclass(frozen=True, slots=True)

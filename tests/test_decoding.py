@@ -93,3 +93,28 @@ def test_gunzip_caps_output_pieces() -> None:
 def test_gunzip_rejects_garbage() -> None:
     with pytest.raises(zlib.error):
         list(GunzipStream().feed(b"definitely not gzip data"))
+
+
+def test_to_json_is_compact_whatever_the_input_spacing() -> None:
+    records = decode(b'{"Id":"a","n":[1,2]}\n{ "Id" : "b",\t"s": "x y" }\r\n{"Id":"c"}\r\n')
+    assert [r.to_json() for r in records] == [b'{"Id":"a","n":[1,2]}', b'{"Id":"b","s":"x y"}', b'{"Id":"c"}']
+    assert records[0].to_json() is records[0].raw  # already compact: passed through untouched
+    assert all(r.value is None for r in records)  # nothing decoded was kept
+
+
+def test_data_decodes_once_and_keeps_it() -> None:
+    (record,) = decode(b'{"Id":"a","Amount":{"NetValue":1.5}}\n')
+    assert record.value is None
+    assert record.data == {"Id": "a", "Amount": {"NetValue": 1.5}}
+    assert record.data is record.data
+    assert record.decoded() == record.data
+
+
+def test_to_jsonl_passes_compact_batches_through_and_normalises_others() -> None:
+    from streamer.records import to_jsonl
+
+    compact = decode(b'{"Id":"a"}\n{"Id":"b","n":[1]}\n')
+    assert to_jsonl(compact) == b'{"Id":"a"}\n{"Id":"b","n":[1]}\n'
+    mixed = decode(b'{"Id":"a"}\n{ "Id": "b" }\r\n')
+    mixed[0].data["Id"] = "changed"  # a decoded (and edited) record is written as it is now
+    assert to_jsonl(mixed) == b'{"Id":"changed"}\n{"Id":"b"}\n'

@@ -29,7 +29,7 @@ import anyio.to_thread
 import orjson
 
 from streamer.errors import ConfigError
-from streamer.records import Batch, Checkpoint
+from streamer.records import Batch, Checkpoint, to_jsonl
 from streamer.sinks.rows import checkpoint_from_json, checkpoint_to_json, table_name
 
 STATE_NAME = "_streamer_state.json"
@@ -105,7 +105,7 @@ class DirSink:
         self.records += len(batch.records)
 
     def _encode(self, batch: Batch) -> bytes:
-        payload = b"\n".join([r.to_json() for r in batch.records]) + b"\n"
+        payload = to_jsonl(batch.records)
         if self.gzip:
             payload = gzip.compress(payload, compresslevel=self.compresslevel, mtime=0)
         return payload

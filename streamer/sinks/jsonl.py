@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 import anyio.to_thread
 import orjson
 
-from streamer.records import Batch
+from streamer.records import Batch, to_jsonl
 
 
 class JsonlSink:
@@ -64,7 +64,7 @@ class JsonlSink:
     def encode(self, batch: Batch) -> bytes:
         dumps = orjson.dumps
         if not self._with_metadata:
-            return b"\n".join([r.to_json() for r in batch.records]) + b"\n"
+            return to_jsonl(batch.records)
         info = batch.part
         lines = []
         for r in batch.records:
