@@ -174,6 +174,22 @@ def streamer_lib(urls: list[str]) -> tuple[int, int]:
     return _streamer(urls, NullSink())
 
 
+@contender("streamer-lib-records")
+def streamer_lib_records(urls: list[str]) -> tuple[int, int]:
+    """The streaming consumer: ``async for record in stream_urls(...)``, each record's dict decoded."""
+    from streamer.api import stream_urls
+
+    async def main() -> tuple[int, int]:
+        count = 0
+        async with stream_urls(urls, **OVERRIDES) as records:
+            async for record in records:
+                record.data
+                count += 1
+            return count, records.stats.bytes
+
+    return asyncio.run(main())
+
+
 @contender("streamer-slow-sink")
 def streamer_slow(urls: list[str]) -> tuple[int, int]:
     return _streamer(urls, SlowSink())

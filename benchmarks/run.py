@@ -33,7 +33,7 @@ RECORD_BYTES = 1398
 MB = 1e6
 
 LIMITS = ["curl-raw", "aiohttp-raw", "orjson-parse-limit", "msgspec-parse-limit"]
-STREAMER = ["streamer-lib", "streamer-cli", "streamer-slow-sink"]
+STREAMER = ["streamer-lib", "streamer-lib-records", "streamer-cli", "streamer-slow-sink"]
 ALTERNATIVES_PLAIN = [
     "requests-json",
     "aiohttp-lines-json",

@@ -154,13 +154,17 @@ class RecordStream:
 
     # -- async iteration over records
 
-    def __aiter__(self) -> RecordStream:
-        return self
+    def __aiter__(self) -> AsyncIterator[Record]:
+        # ``async for`` steps the generator itself: no wrapper coroutine per record
+        return self._record_iterator()
 
     async def __anext__(self) -> Record:
+        return await self._record_iterator().__anext__()
+
+    def _record_iterator(self) -> AsyncIterator[Record]:
         if self._records is None:
             self._records = self._iter_records()
-        return await self._records.__anext__()
+        return self._records
 
     async def _iter_records(self) -> AsyncIterator[Record]:
         async for batch in self.batches():

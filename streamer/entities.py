@@ -1,7 +1,8 @@
 """Typed views of records: entity type → msgspec Struct, registered by providers.
 
-Typing is opt-in and off the hot path: ``record.typed()`` validates and
-converts the record's dict when a consumer asks.  Unknown fields are ignored
+Typing is opt-in and off the hot path: ``record.typed()`` decodes the
+record's line straight into its Struct (one msgspec decoder per Struct, no
+dict on the way) when a consumer asks.  Unknown fields are ignored
 by the Struct but stay in ``record.data``.
 """
 
@@ -14,10 +15,18 @@ import msgspec
 from streamer.errors import DecodeError
 
 _TYPES: dict[tuple[str, str], type[msgspec.Struct]] = {}
+_DECODERS: dict[type[msgspec.Struct], msgspec.json.Decoder[Any]] = {}
 
 
 def register_entity(source: str, entity_type: str, struct: type[msgspec.Struct]) -> None:
     _TYPES[(source, entity_type)] = struct
+
+
+def _decoder(struct: type[msgspec.Struct]) -> msgspec.json.Decoder[Any]:
+    decoder = _DECODERS.get(struct)
+    if decoder is None:
+        decoder = _DECODERS[struct] = msgspec.json.Decoder(struct, strict=False)
+    return decoder
 
 
 def entity_struct(source: str, entity_type: str | None) -> type[msgspec.Struct] | None:
@@ -35,7 +44,7 @@ def to_typed(record: Any) -> Any:
         )
     try:
         if record.value is None and record.raw is not None:
-            return msgspec.json.decode(record.raw, type=struct, strict=False)  # no dict on the way
+            return _decoder(struct).decode(record.raw)
         return msgspec.convert(record.value, struct, strict=False)
     except msgspec.ValidationError as exc:
         raise DecodeError(

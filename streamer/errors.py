@@ -110,3 +110,12 @@ class ExportError(StreamerError):
 
 class ExportTimeoutError(ExportError):
     """An export stayed pending/processing past the configured deadline."""
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type, for messages ("array", not "list")."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    return {dict: "object", list: "array", str: "string"}.get(type(value), "number")

@@ -17,6 +17,8 @@ from typing import Any, Literal
 import msgspec
 import orjson
 
+from streamer.errors import DecodeError
+
 Format = Literal["jsonl", "csv", "json"]
 Compression = Literal["auto", "gzip", "none"]
 
@@ -86,13 +88,14 @@ class Record(msgspec.Struct, gc=False):
     byte offset of that line in the decoded file: together they find it in
     the source.
 
-    JSON Lines records are *validated* when their line is read (parsed, and
-    refused if they are not a JSON object) but kept as their raw line:
-    :attr:`data` decodes it on first access.  Holding thousands of decoded
-    dicts in batches and queues is what made the cyclic GC rescan them
-    (56% of the run in the profile, 8x slower in memory); raw lines are
-    invisible to it, so only the records a consumer actually keeps cost
-    anything.  Sinks that read each record once use :meth:`to_json` or
+    JSON Lines records are *validated* when their line is read (the full
+    JSON grammar and UTF-8, refused if not an object) but kept as their raw
+    line: :attr:`data` decodes it on first access, so a line is parsed once,
+    by whoever needs it, and not at all on the way to a JSONL file.  Holding
+    thousands of decoded dicts in batches and queues is what made the cyclic
+    GC rescan them (56% of the run in the profile, 8x slower in memory); raw
+    lines are invisible to it, so only the records a consumer actually keeps
+    cost anything.  Sinks that read each record once use :meth:`to_json` or
     :meth:`decoded`, which decode without caching.
 
     A msgspec Struct with ``gc=False``: built in C and itself untracked.
@@ -111,27 +114,41 @@ class Record(msgspec.Struct, gc=False):
         """The decoded object (decoded once, then kept with the record)."""
         value = self.value
         if value is None and self.raw is not None:
-            value = self.value = orjson.loads(self.raw)
+            value = self.value = self._loads()
         return value
 
     def decoded(self) -> Any:
         """The decoded object without keeping it: for code that reads each record once."""
         value = self.value
-        return orjson.loads(self.raw) if value is None and self.raw is not None else value
+        return self._loads() if value is None and self.raw is not None else value
 
     def to_json(self) -> bytes:
-        """The record as compact JSON, without keeping a decoded copy.
+        """The record as one line of JSON, without keeping a decoded copy.
 
-        A validated line with no whitespace byte at all (space, tab, CR) *is*
-        compact JSON: it is returned as read, which saves a decode and an
-        encode per record on the way to a JSONL or Singer output.
+        A record nobody decoded is its validated line, returned as the vendor
+        sent it (minus a CR of a CRLF ending): no decode and re-encode on the
+        way to a JSONL or Singer output, and numbers such as ``1.10`` or
+        ``12345678901234567890`` keep their exact text.  A record whose
+        :attr:`data` was decoded (and perhaps edited) is encoded as it is now.
         """
         raw = self.raw
         if self.value is None and raw is not None:
-            if b" " not in raw and b"\t" not in raw and b"\r" not in raw:
-                return raw
-            return orjson.dumps(orjson.loads(raw))
+            return raw.rstrip(b"\r")
         return orjson.dumps(self.value)
+
+    def _loads(self) -> Any:
+        """Decode :attr:`raw`; the rare value valid JSON that orjson refuses (a
+        number beyond a double, nesting past 1024) fails here, with its place."""
+        try:
+            return orjson.loads(self.raw)  # type: ignore[arg-type]
+        except orjson.JSONDecodeError as exc:
+            raise DecodeError(
+                f"cannot decode ({exc})",
+                part=self.part.describe(),
+                line=self.line,
+                offset=self.offset,
+                snippet=self.raw or b"",
+            ) from None
 
     @property
     def entity_type(self) -> str | None:
@@ -149,19 +166,15 @@ class Record(msgspec.Struct, gc=False):
 
 
 def to_jsonl(records: list[Record]) -> bytes:
-    """The records as JSON Lines: one compact object per line, newline-terminated.
+    """The records as JSON Lines, newline-terminated: :meth:`Record.to_json` for a batch.
 
-    The batch-wide form of :meth:`Record.to_json`: when every record is still
-    its validated line and the joined lines hold no whitespace byte, the
-    batch is already compact JSON Lines and is passed through with one join
-    and three scans in C, instead of a call per record.
+    Lines nobody decoded are joined as read, in one C call; a CR can only be
+    whitespace in a validated line, so CRLF endings are dropped with one scan.
     """
-    raws = [r.raw if r.value is None else None for r in records]
-    if None not in raws:
-        payload = b"\n".join(raws)  # type: ignore[arg-type]
-        if b" " not in payload and b"\t" not in payload and b"\r" not in payload:
-            return payload + b"\n"
-    return b"\n".join([r.to_json() for r in records]) + b"\n"
+    lines = [r.raw if r.value is None and r.raw is not None else orjson.dumps(r.value) for r in records]
+    lines.append(b"")  # the trailing newline, without copying the payload again
+    payload = b"\n".join(lines)
+    return payload.replace(b"\r\n", b"\n") if b"\r" in payload else payload
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,14 +39,36 @@ def test_bad_line_fails_with_its_location() -> None:
     assert "invalid JSON" in message
 
 
-def test_non_object_lines_are_bad() -> None:
-    with pytest.raises(DecodeError, match="expected a JSON object, got list"):
-        decode(b"[1,2]\n")
+@pytest.mark.parametrize(
+    ("line", "kind"),
+    [(b"[1,2]", "array"), (b' "x"', "string"), (b"12", "number"), (b"-1.5", "number"), (b"true", "boolean"), (b"null", "null")],
+)
+def test_non_object_lines_are_bad(line: bytes, kind: str) -> None:
+    with pytest.raises(DecodeError, match=f"line 2, byte offset 11: expected a JSON object, got {kind}"):
+        decode(b'{"Id":"a"}\n' + line + b"\n")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b'{"a": 1x}', b'{"a":1,}', b'{"a": "\\q"}', b'{"a": "\\ud800\\u0041"}', b'{"a": "x\ty"}', b'{"a": 01}', b'{"a": 1} {}', b"{"],
+)
+def test_the_syntax_check_refuses_what_a_parser_refuses(line: bytes) -> None:
+    with pytest.raises(DecodeError, match="line 1, byte offset 0: invalid JSON"):
+        decode(line + b"\n")
 
 
 def test_invalid_utf8_is_a_bad_line() -> None:
-    with pytest.raises(DecodeError, match="line 1"):
-        decode(b'{"Id":"\xff\xfe"}\n')
+    with pytest.raises(DecodeError, match="line 2, byte offset 11: invalid UTF-8 at byte 7"):
+        decode(b'{"Id":"a"}\n{"Id":"\xff\xfe"}\n')
+    (record,) = decode('{"Name":"Zoë Åström"}\n'.encode())
+    assert record.data == {"Name": "Zoë Åström"}
+
+
+def test_valid_json_orjson_cannot_hold_fails_on_access_with_its_location() -> None:
+    (record,) = decode(b'{"n": 1e400}\n')
+    assert record.to_json() == b'{"n": 1e400}'  # passed through as sent
+    with pytest.raises(DecodeError, match="line 1, byte offset 0: cannot decode"):
+        record.data
 
 
 def test_skip_counts_and_dead_letters(tmp_path) -> None:
@@ -95,11 +117,17 @@ def test_gunzip_rejects_garbage() -> None:
         list(GunzipStream().feed(b"definitely not gzip data"))
 
 
-def test_to_json_is_compact_whatever_the_input_spacing() -> None:
-    records = decode(b'{"Id":"a","n":[1,2]}\n{ "Id" : "b",\t"s": "x y" }\r\n{"Id":"c"}\r\n')
-    assert [r.to_json() for r in records] == [b'{"Id":"a","n":[1,2]}', b'{"Id":"b","s":"x y"}', b'{"Id":"c"}']
-    assert records[0].to_json() is records[0].raw  # already compact: passed through untouched
+def test_to_json_is_the_line_as_sent_without_its_line_ending() -> None:
+    records = decode(b'{"Id":"a","n":[1.10,2]}\n{ "Id" : "b",\t"s": "x y" }\r\n{"Id":"c"}\r\n')
+    assert [r.to_json() for r in records] == [
+        b'{"Id":"a","n":[1.10,2]}',  # the number's text is kept, not re-encoded as 1.1
+        b'{ "Id" : "b",\t"s": "x y" }',
+        b'{"Id":"c"}',
+    ]
+    assert records[0].to_json() is records[0].raw  # passed through untouched
     assert all(r.value is None for r in records)  # nothing decoded was kept
+    records[1].data["s"] = "edited"
+    assert records[1].to_json() == b'{"Id":"b","s":"edited"}'  # decoded: encoded as it is now
 
 
 def test_data_decodes_once_and_keeps_it() -> None:
@@ -110,11 +138,12 @@ def test_data_decodes_once_and_keeps_it() -> None:
     assert record.decoded() == record.data
 
 
-def test_to_jsonl_passes_compact_batches_through_and_normalises_others() -> None:
+def test_to_jsonl_passes_lines_through_and_encodes_decoded_records() -> None:
     from streamer.records import to_jsonl
 
-    compact = decode(b'{"Id":"a"}\n{"Id":"b","n":[1]}\n')
-    assert to_jsonl(compact) == b'{"Id":"a"}\n{"Id":"b","n":[1]}\n'
-    mixed = decode(b'{"Id":"a"}\n{ "Id": "b" }\r\n')
+    plain = decode(b'{"Id":"a"}\n{"Id": "b", "n": [1]}\n')
+    assert to_jsonl(plain) == b'{"Id":"a"}\n{"Id": "b", "n": [1]}\n'
+    mixed = decode(b'{"Id":"a"}\r\n{ "Id": "b" }\r\n')
     mixed[0].data["Id"] = "changed"  # a decoded (and edited) record is written as it is now
-    assert to_jsonl(mixed) == b'{"Id":"changed"}\n{"Id":"b"}\n'
+    assert to_jsonl(mixed) == b'{"Id":"changed"}\n{ "Id": "b" }\n'
+    assert to_jsonl([]) == b""

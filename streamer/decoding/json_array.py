@@ -50,7 +50,7 @@ import orjson
 
 from streamer.decoding.badlines import BadLines
 from streamer.decoding.base import register_decoder
-from streamer.errors import DecodeError, LineTooLongError
+from streamer.errors import DecodeError, LineTooLongError, json_type
 from streamer.records import PartInfo, Record
 
 BOM = b"\xef\xbb\xbf"
@@ -287,7 +287,7 @@ class JsonArrayDecoder:
                 if type(value) is dict:
                     append(Record(value, part, line + 1, base + start))
                 else:
-                    self._bad(f"expected a JSON object, got {type(value).__name__}", line + 1, start, end)
+                    self._bad(f"expected a JSON object, got {json_type(value)}", line + 1, start, end)
                 newlines = line + count(b"\n", start, end)
                 if end - start > biggest:
                     biggest = end - start
@@ -604,7 +604,7 @@ class JsonArrayDecoder:
         elif type(value) is dict:
             out.append(Record(value, self._part, line + 1, self._base + start))
         else:
-            self._bad(f"expected a JSON object, got {type(value).__name__}", line + 1, start, end)
+            self._bad(f"expected a JSON object, got {json_type(value)}", line + 1, start, end)
         self._consume(end)
         self._elem = None
 

@@ -1,11 +1,15 @@
 """JSON Lines decoding: the hot path.
 
-Per chunk: one ``bytes.split``, then per line one ``orjson.loads`` (to
-validate: the dict is dropped at once, so it never reaches the cyclic GC)
-and one C-built :class:`~streamer.records.Record` holding the line.  No
-per-line ``await``, no copies beyond the join of a held-over tail.  Blank lines (``""``, ``"\\r"``, spaces)
-are skipped without a cost on the fast path: they are only recognised after
-orjson has rejected them.
+Per chunk: one ``bytes.split``, then per line one syntax check and one
+C-built :class:`~streamer.records.Record` holding the line.  The check is
+msgspec decoding into ``msgspec.Raw``: it walks the whole grammar (strings,
+escapes, surrogates, numbers, nesting) but builds no Python object, so it
+runs at ~4x the speed of ``orjson.loads``; UTF-8 is checked only for lines
+that are not pure ASCII.  The record decodes its line with orjson when (and
+only if) a consumer asks for ``record.data``, so a line is parsed once, not
+twice.  No per-line ``await``, no copies beyond the join of a held-over tail.
+Blank lines (``""``, ``"\\r"``, spaces) cost nothing on the fast path: they
+are only recognised after the check has rejected them.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
 import orjson
 
 from streamer.decoding.badlines import BadLines
 from streamer.decoding.base import register_decoder
 from streamer.decoding.lines import LineSplitter
-from streamer.errors import DecodeError
+from streamer.errors import DecodeError, json_type
 from streamer.records import PartInfo, Record
 
 
@@ -68,30 +73,50 @@ class JsonlDecoder:
             self._decode(lines, offset, line, out)
 
     def _decode(self, lines: list[bytes], offset: int, number: int, out: list[Record]) -> None:
-        loads = orjson.loads
+        check = _check_syntax
         append = out.append
         part = self._part
         for raw in lines:
             number += 1
             if raw:
                 try:
-                    data = loads(raw)  # validation only: the dict is dropped right away
-                except orjson.JSONDecodeError as exc:
+                    check(raw)
+                except msgspec.DecodeError as exc:
                     if raw.strip():
                         self._bad(f"invalid JSON ({exc})", number, offset, raw)
                 else:
-                    if type(data) is dict:
+                    # one JSON value: it is an object iff it opens with "{"
+                    if raw[0] != 123 and raw.lstrip()[:1] != b"{":
+                        self._bad(f"expected a JSON object, got {_kind(raw)}", number, offset, raw)
+                    elif raw.isascii() or self._is_utf8(raw, number, offset):
                         append(Record(None, part, number, offset, raw))
-                    else:
-                        self._bad(
-                            f"expected a JSON object, got {type(data).__name__}", number, offset, raw
-                        )
             offset += len(raw) + 1
+
+    def _is_utf8(self, raw: bytes, line: int, offset: int) -> bool:
+        """Strict UTF-8: the syntax check does not look inside multi-byte sequences."""
+        try:
+            raw.decode()
+        except UnicodeDecodeError as exc:
+            self._bad(f"invalid UTF-8 at byte {exc.start} of the line", line, offset, raw)
+            return False
+        return True
 
     def _bad(self, reason: str, line: int, offset: int, raw: bytes) -> None:
         self._bad_lines.handle(
             DecodeError(reason, part=self._label, line=line, offset=offset, snippet=raw)
         )
+
+
+_check_syntax = msgspec.json.Decoder(msgspec.Raw).decode
+"""Validates one JSON value without building it (the result is a view, dropped)."""
+
+
+def _kind(raw: bytes) -> str:
+    """The JSON type of a valid line that is not an object (a bad line: no hurry)."""
+    try:
+        return json_type(orjson.loads(raw))
+    except orjson.JSONDecodeError:
+        return "number"  # valid JSON orjson refuses, and not an object: 1e400
 
 
 register_decoder("jsonl", JsonlDecoder)

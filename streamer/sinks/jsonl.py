@@ -1,7 +1,8 @@
-"""Records as compact JSON lines, to stdout or a file.
+"""Records as JSON lines, to stdout or a file.
 
-Each batch is serialised with orjson into one buffer and written with one
-call in a worker thread: the event loop keeps downloading and parsing the
+Each batch becomes one buffer (lines nobody decoded pass through as read,
+see :func:`~streamer.records.to_jsonl`), written with one call in a worker
+thread: the event loop keeps downloading and parsing the
 next batch on the other core while the kernel copies this one, and a slow
 reader (``| slow-consumer``) blocks only that thread, which in turn holds
 back the next ``write`` and so the sockets.
@@ -22,7 +23,7 @@ from streamer.records import Batch, to_jsonl
 
 
 class JsonlSink:
-    """Writes ``record.data`` of every record, one compact JSON object per line.
+    """Writes every record as one JSON object per line: the line as read, or its data re-encoded.
 
     ``with_metadata`` adds a ``_streamer`` object (source, entity type, part,
     line, offset) to each line, for consumers that want provenance.

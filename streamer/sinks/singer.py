@@ -73,7 +73,7 @@ class SingerSink:
                 )
             )
         extracted = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        # RECORD messages are spliced around each record's compact JSON: no
+        # RECORD messages are spliced around each record's JSON (its line as read): no
         # wrapper dict per record, no decoded copy kept in the batch.
         head = orjson.dumps({"type": "RECORD", "stream": stream})[:-1] + b',"record":'
         tail = b',"time_extracted":"' + extracted.encode() + b'"}'

@@ -87,8 +87,8 @@ async def test_wrong_json_types_per_line_are_bad_lines(tmp_path):
         got = [r.data["n"] async for r in stream_urls([f"{base}/types.jsonl"], bad_lines="skip", dead_letter=dead)]
     assert got == [1, 2]
     reasons = [orjson.loads(line)["error"] for line in dead.read_bytes().splitlines()]
-    assert reasons == ["expected a JSON object, got list", "expected a JSON object, got str",
-                       "expected a JSON object, got NoneType"]
+    assert reasons == ["expected a JSON object, got array", "expected a JSON object, got string",
+                       "expected a JSON object, got null"]
 
 
 async def test_line_over_the_limit_is_an_error_even_under_skip():

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from streamer.errors import ConfigError, HTTPError, RetryableHTTPError
+from streamer.errors import ConfigError, HTTPError, RetryableHTTPError, json_type
 from streamer.http.redact import redact_url
 from streamer.http.responses import raise_for_response, request_id_of
 from streamer.http.retry import RetryPolicy
@@ -115,7 +115,7 @@ class LogisenseClient:
                     ) from None
                 if not isinstance(doc, dict):
                     raise HTTPError(
-                        f"{what}: expected a JSON object, got {type(doc).__name__}",
+                        f"{what}: expected a JSON object, got {json_type(doc)}",
                         status=resp.status,
                         request_id=request_id_of(resp.headers),
                     )

@@ -25,7 +25,7 @@ from urllib.parse import urljoin
 import aiohttp
 import orjson
 
-from streamer.errors import ExportError, HTTPError, RetryableHTTPError
+from streamer.errors import ExportError, HTTPError, RetryableHTTPError, json_type
 from streamer.http.redact import redact_url
 from streamer.http.retry import TRANSIENT_ERRORS, RetryPolicy
 from streamer.providers.rebilly.auth import RebillyAuth
@@ -85,7 +85,7 @@ class RebillyApi:
     async def get_export(self, export_id: str) -> dict[str, Any]:
         _, _, doc = await self._json("GET", self.export_url(export_id), what=f"get data export {export_id}")
         if not isinstance(doc, dict):
-            raise ExportError(f"Rebilly data export {export_id}: expected a JSON object, got {type(doc).__name__}")
+            raise ExportError(f"Rebilly data export {export_id}: expected a JSON object, got {json_type(doc)}")
         return doc
 
     async def list_exports(
