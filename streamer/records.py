@@ -194,6 +194,38 @@ class Checkpoint:
     compressed: bool = False
     """The part is gzipped: ``offset`` counts decompressed bytes and a cold
     resume must re-read from the start and skip them."""
+    etag: str | None = None
+    """The file's ``ETag`` when it was read: a resume in another process sends
+    it as ``If-Range`` and refuses a file that changed, instead of splicing
+    two versions together."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form kept by state files and the ``dir`` sink (keyed by part)."""
+        entry: dict[str, Any] = {"offset": self.offset, "line": self.line, "done": self.done}
+        if self.compressed:
+            entry["compressed"] = True
+        if self.decoder_state:
+            entry["decoder_state"] = dict(self.decoder_state)
+        if self.etag:
+            entry["etag"] = self.etag
+        return entry
+
+    @classmethod
+    def from_json(cls, part_key: str, entry: Mapping[str, Any]) -> Checkpoint:
+        """Inverse of :meth:`to_json`; ``ValueError`` names the part if the entry is malformed."""
+        try:
+            etag = entry.get("etag")
+            return cls(
+                part_key=part_key,
+                offset=int(entry["offset"]),
+                line=int(entry["line"]),
+                done=bool(entry.get("done", False)),
+                decoder_state=entry.get("decoder_state"),
+                compressed=bool(entry.get("compressed", False)),
+                etag=None if etag is None else str(etag),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"checkpoint of part {part_key} is malformed: {entry!r}") from exc
 
 
 class Batch:

@@ -144,17 +144,18 @@ async def test_upserts_by_id_or_appends(backend: Backend) -> None:
     assert checkpoint.done and checkpoint.line == 7
 
 
-async def test_key_columns_and_decoder_state_round_trip(backend: Backend, tmp_path: Path) -> None:
+async def test_key_columns_and_checkpoint_fields_round_trip(backend: Backend, tmp_path: Path) -> None:
     sink = backend.sink
     await sink.open()
     batch = make_batch([{"Id": "k1", "EnterpriseId": "ent-9", "UpdatedUtc": "2025-03-04T05:06:07Z"}])
     state = {"header": ["Id", "Name"], "delimiter": ";"}
     batch = Batch(batch.records, batch.part, Checkpoint(batch.checkpoint.part_key, 100, 1, decoder_state=state,
-                                                        compressed=True))
+                                                        compressed=True, etag='"v1-abc"'))
     await sink.write(batch)
     await sink.close(None)
     checkpoint = (await backend.fresh().load_checkpoints())["test/exp/0"]
     assert checkpoint.decoder_state == state and checkpoint.compressed and not checkpoint.done
+    assert checkpoint.etag == '"v1-abc"'  # a resume in another process refuses a rewritten file
     if isinstance(sink, SqliteSink):
         rows = sqlite_rows(sink.path)["order_item"]
     elif isinstance(sink, DuckDBSink):

@@ -7,9 +7,10 @@ on feeding exactly where the broken response stopped: no record is re-read,
 none is skipped, and a partial line is never parsed twice.
 
 Resuming from a *checkpoint* (another process, after a crash) only knows the
-decoded offset of the last delivered line: plain parts restart there with
-``Range``; compressed parts are re-read from the start and the already
-delivered bytes are skipped after decompression.
+decoded offset of the last delivered line and the file's ETag: plain parts
+restart there with ``Range`` + ``If-Range``; compressed parts are re-read from
+the start and the already delivered bytes are skipped after decompression.
+Either way a file whose ETag changed is refused, never spliced.
 """
 
 from __future__ import annotations
@@ -102,7 +103,8 @@ class PartDownload:
         self._sniff = b""
         self._content_gzip: GunzipStream | None = None
         self._content_encoding: str | None = None  # fixed by the first response
-        self._etag: str | None = None
+        # The version being read; a checkpoint's (another process) holds it to If-Range.
+        self._etag: str | None = start.etag if start else None
         self._must_refresh = False
         self._eof_without_progress = False
 
@@ -205,7 +207,7 @@ class PartDownload:
         if self._etag and etag and etag != self._etag:
             raise PartChangedError(
                 self.label,
-                f"file changed during the download (ETag {self._etag} became {etag}); "
+                f"file changed since it was first read (ETag {self._etag} became {etag}); "
                 "refusing to mix two versions",
             )
         self._etag = self._etag or etag
@@ -355,6 +357,7 @@ class PartDownload:
             done=done,
             decoder_state=self._decoder.state(),
             compressed=self._file_gzip is not None or self._content_encoding not in (None, "identity"),
+            etag=self._etag,
         )
         await self._emit_batch(Batch(records, self.info, checkpoint))
 

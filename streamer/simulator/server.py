@@ -144,6 +144,18 @@ class Simulator:
         self.exports[export.id] = export
         return export
 
+    def regenerate_file(self, export: SimExport, index: int) -> None:
+        """The vendor rewrites file ``index`` in place: same URL and size, other records, new ETag."""
+        old = export.files[index]
+        self._tags += 1
+        export.files[index] = PartContent(
+            entity_type=old.entity_type,
+            records=old.records,
+            part_index=index,
+            export_tag=(self.seed * 7919 + self._tags) & 0xFFFFFFFF,
+            seed=self.seed + self._tags,
+        )
+
     def file_url(self, export: SimExport, index: int, ttl: float | None = None) -> str:
         path = f"/files/{export.id}/{export.file_name(index)}"
         return f"{self.base_url}{path}?{self.signer.query(path, self.url_ttl if ttl is None else ttl)}"
@@ -270,7 +282,7 @@ class Simulator:
         response, start, end = self.file_response(
             request,
             size=size,
-            etag=f'"{export.id[:8]}-{index}-{"gz" if encoded else "id"}"',
+            etag=f'"{export.id[:8]}-{index}-{content.export_tag:x}-{"gz" if encoded else "id"}"',
             content_type="application/gzip" if export.gzip else "application/x-ndjson",
         )
         if not export.gzip and self.content_encoding:

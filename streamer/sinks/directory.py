@@ -30,7 +30,7 @@ import orjson
 
 from streamer.errors import ConfigError
 from streamer.records import Batch, Checkpoint, to_jsonl
-from streamer.sinks.rows import checkpoint_from_json, checkpoint_to_json, table_name
+from streamer.sinks.rows import table_name
 
 STATE_NAME = "_streamer_state.json"
 _FILE = re.compile(r"(?P<table>[a-z_][a-z0-9_]*)-(?P<seq>\d{5})\.jsonl(?P<gz>\.gz)?")
@@ -124,7 +124,7 @@ class DirSink:
             if self.fsync:
                 os.fsync(handle.fileno())
             current["size"] += len(payload)
-        self._checkpoints[batch.checkpoint.part_key] = checkpoint_to_json(batch.checkpoint)
+        self._checkpoints[batch.checkpoint.part_key] = batch.checkpoint.to_json()
         self._write_state()
 
     def _handle(self, table: str, seq: int) -> Any:
@@ -172,7 +172,7 @@ class DirSink:
     async def load_checkpoints(self) -> dict[str, Checkpoint]:
         """What this directory holds, by part key (empty for a new directory)."""
         state = await anyio.to_thread.run_sync(self._read_state)
-        return {key: checkpoint_from_json(key, value) for key, value in state.get("checkpoints", {}).items()}
+        return {key: Checkpoint.from_json(key, value) for key, value in state.get("checkpoints", {}).items()}
 
     def __repr__(self) -> str:
         return f"DirSink({str(self.directory)!r}, gzip={self.gzip}, rotate_bytes={self.rotate_bytes})"

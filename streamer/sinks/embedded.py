@@ -20,7 +20,7 @@ import anyio
 import anyio.to_thread
 
 from streamer.records import Batch, Checkpoint
-from streamer.sinks.rows import CHECKPOINT_TABLE, Row, batch_rows, checkpoint_from_row, checkpoint_row, table_name
+from streamer.sinks.rows import CHECKPOINT_COLUMNS, CHECKPOINT_TABLE, Row, batch_rows, checkpoint_from_row, checkpoint_row, table_name
 
 
 class EmbeddedSqlSink(abc.ABC):
@@ -48,13 +48,12 @@ class EmbeddedSqlSink(abc.ABC):
     _checkpoint_ddl = (
         f"CREATE TABLE IF NOT EXISTS {CHECKPOINT_TABLE} ("
         "part_key VARCHAR PRIMARY KEY, byte_offset BIGINT NOT NULL, line BIGINT NOT NULL, "
-        "done BOOLEAN NOT NULL, decoder_state VARCHAR, compressed BOOLEAN NOT NULL)"
+        "done BOOLEAN NOT NULL, decoder_state VARCHAR, compressed BOOLEAN NOT NULL, etag VARCHAR)"
     )
     _checkpoint_upsert = (
-        f"INSERT INTO {CHECKPOINT_TABLE} (part_key, byte_offset, line, done, decoder_state, compressed) "
-        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (part_key) DO UPDATE SET "
-        "byte_offset = excluded.byte_offset, line = excluded.line, done = excluded.done, "
-        "decoder_state = excluded.decoder_state, compressed = excluded.compressed"
+        f"INSERT INTO {CHECKPOINT_TABLE} ({', '.join(CHECKPOINT_COLUMNS)}) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (part_key) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in CHECKPOINT_COLUMNS[1:])
     )
 
     # -- the Sink protocol
@@ -107,7 +106,7 @@ class EmbeddedSqlSink(abc.ABC):
         try:
             conn.execute(self._checkpoint_ddl)
             rows = conn.execute(
-                f"SELECT part_key, byte_offset, line, done, decoder_state, compressed FROM {CHECKPOINT_TABLE}"
+                f"SELECT {', '.join(CHECKPOINT_COLUMNS)} FROM {CHECKPOINT_TABLE}"
             ).fetchall()
         finally:
             if conn is not self._conn:

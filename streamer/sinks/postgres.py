@@ -24,6 +24,7 @@ from streamer.errors import ConfigError
 from streamer.http.redact import redact_text, register_secret
 from streamer.records import Batch, Checkpoint
 from streamer.sinks.rows import (
+    CHECKPOINT_COLUMNS,
     CHECKPOINT_TABLE,
     batch_rows,
     check_identifier,
@@ -85,7 +86,7 @@ class PostgresSink:
             f"CREATE SCHEMA IF NOT EXISTS {self.schema}; "
             f"CREATE TABLE IF NOT EXISTS {self._checkpoints} ("
             "part_key TEXT PRIMARY KEY, byte_offset BIGINT NOT NULL, line BIGINT NOT NULL, "
-            "done BOOLEAN NOT NULL, decoder_state JSONB, compressed BOOLEAN NOT NULL, "
+            "done BOOLEAN NOT NULL, decoder_state JSONB, compressed BOOLEAN NOT NULL, etag TEXT, "
             "updated_at TIMESTAMPTZ NOT NULL DEFAULT now())"
         )
         return conn
@@ -115,13 +116,12 @@ class PostgresSink:
                     "ON CONFLICT (id) DO UPDATE SET enterprise_id = excluded.enterprise_id, "
                     "updated_utc = excluded.updated_utc, record = excluded.record"
                 )
-            part_key, offset, line, done, state, compressed = checkpoint_row(batch.checkpoint)
             await conn.execute(
-                f"INSERT INTO {self._checkpoints} (part_key, byte_offset, line, done, decoder_state, compressed) "
-                "VALUES ($1, $2, $3, $4, $5::jsonb, $6) ON CONFLICT (part_key) DO UPDATE SET "
-                "byte_offset = excluded.byte_offset, line = excluded.line, done = excluded.done, "
-                "decoder_state = excluded.decoder_state, compressed = excluded.compressed, updated_at = now()",
-                part_key, offset, line, done, state, compressed,
+                f"INSERT INTO {self._checkpoints} ({', '.join(CHECKPOINT_COLUMNS)}) "
+                "VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7) ON CONFLICT (part_key) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in CHECKPOINT_COLUMNS[1:])
+                + ", updated_at = now()",
+                *checkpoint_row(batch.checkpoint),
             )
         self.records += len(batch.records)
 
@@ -147,7 +147,7 @@ class PostgresSink:
         conn = self._conn or await self._connect()
         try:
             rows = await conn.fetch(
-                f"SELECT part_key, byte_offset, line, done, decoder_state, compressed FROM {self._checkpoints}"
+                f"SELECT {', '.join(CHECKPOINT_COLUMNS)} FROM {self._checkpoints}"
             )
         finally:
             if conn is not self._conn:

@@ -55,25 +55,25 @@ def batch_rows(batch: Batch) -> list[Row]:
     Deduplicating here matters: PostgreSQL and DuckDB refuse an
     ``ON CONFLICT DO UPDATE`` that touches the same row twice in one statement.
     """
-    dumps = orjson.dumps
     part_key = batch.part.key
     by_id: dict[str, Row] = {}
     for record in batch.records:
-        data = record.decoded()
+        data = record.decoded()  # for the key columns; the stored JSON is the line as read
         if isinstance(data, dict):
             key = data.get("Id")
             if key is None:
                 key = data.get("id")
             ident = f"{part_key}#{record.line}" if key is None else str(key)
-            by_id[ident] = (ident, _text(data.get("EnterpriseId")), _text(data.get("UpdatedUtc")), dumps(data))
+            by_id[ident] = (ident, _text(data.get("EnterpriseId")), _text(data.get("UpdatedUtc")), record.to_json())
         else:
             ident = f"{part_key}#{record.line}"
-            by_id[ident] = (ident, None, None, dumps(data))
+            by_id[ident] = (ident, None, None, record.to_json())
     return list(by_id.values())
 
 
-CheckpointRow = tuple[str, int, int, bool, str | None, bool]
-"""(part_key, byte_offset, line, done, decoder_state JSON, compressed)."""
+CheckpointRow = tuple[str, int, int, bool, str | None, bool, str | None]
+"""(part_key, byte_offset, line, done, decoder_state JSON, compressed, etag)."""
+CHECKPOINT_COLUMNS = ("part_key", "byte_offset", "line", "done", "decoder_state", "compressed", "etag")
 
 
 def checkpoint_row(checkpoint: Checkpoint) -> CheckpointRow:
@@ -85,13 +85,14 @@ def checkpoint_row(checkpoint: Checkpoint) -> CheckpointRow:
         checkpoint.done,
         None if state is None else orjson.dumps(dict(state)).decode(),
         checkpoint.compressed,
+        checkpoint.etag,
     )
 
 
 def checkpoint_from_row(row: tuple[Any, ...] | Mapping[str, Any]) -> Checkpoint:
     if isinstance(row, Mapping):
-        row = tuple(row[k] for k in ("part_key", "byte_offset", "line", "done", "decoder_state", "compressed"))
-    part_key, offset, line, done, state, compressed = row
+        row = tuple(row[k] for k in CHECKPOINT_COLUMNS)
+    part_key, offset, line, done, state, compressed, etag = row
     if isinstance(state, (str, bytes)):
         state = orjson.loads(state)
     return Checkpoint(
@@ -101,26 +102,5 @@ def checkpoint_from_row(row: tuple[Any, ...] | Mapping[str, Any]) -> Checkpoint:
         done=bool(done),
         decoder_state=state,
         compressed=bool(compressed),
-    )
-
-
-def checkpoint_to_json(checkpoint: Checkpoint) -> dict[str, Any]:
-    """A checkpoint as a JSON object (the ``dir`` sink's state file, Singer STATE)."""
-    return {
-        "offset": checkpoint.offset,
-        "line": checkpoint.line,
-        "done": checkpoint.done,
-        "decoder_state": None if checkpoint.decoder_state is None else dict(checkpoint.decoder_state),
-        "compressed": checkpoint.compressed,
-    }
-
-
-def checkpoint_from_json(part_key: str, value: Mapping[str, Any]) -> Checkpoint:
-    return Checkpoint(
-        part_key=part_key,
-        offset=int(value["offset"]),
-        line=int(value["line"]),
-        done=bool(value.get("done", False)),
-        decoder_state=value.get("decoder_state"),
-        compressed=bool(value.get("compressed", False)),
+        etag=etag,
     )

@@ -97,27 +97,11 @@ class StateStore(Protocol):
         """Final save, with the run's outcome."""
 
 
-def checkpoint_to_json(checkpoint: Checkpoint) -> dict[str, Any]:
-    entry: dict[str, Any] = {"offset": checkpoint.offset, "line": checkpoint.line, "done": checkpoint.done}
-    if checkpoint.compressed:
-        entry["compressed"] = True
-    if checkpoint.decoder_state:
-        entry["decoder_state"] = dict(checkpoint.decoder_state)
-    return entry
-
-
 def checkpoint_from_json(key: str, entry: Mapping[str, Any]) -> Checkpoint:
     try:
-        return Checkpoint(
-            part_key=key,
-            offset=int(entry["offset"]),
-            line=int(entry["line"]),
-            done=bool(entry.get("done", False)),
-            decoder_state=entry.get("decoder_state"),
-            compressed=bool(entry.get("compressed", False)),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise StateError(f"checkpoint of part {key} is malformed: {entry!r}") from exc
+        return Checkpoint.from_json(key, entry)
+    except ValueError as exc:
+        raise StateError(str(exc)) from exc
 
 
 class _Exports(MutableMapping[str, dict[str, Any]]):
@@ -274,7 +258,7 @@ class BaseStateStore:
     # --------------------------------------------------------------- progress
 
     async def acknowledge(self, checkpoint: Checkpoint) -> None:
-        self._parts[checkpoint.part_key] = checkpoint_to_json(checkpoint)
+        self._parts[checkpoint.part_key] = checkpoint.to_json()
         if self._sink is not None:
             self._mark = self._sink.commit_mark()
         self._dirty = True

@@ -11,7 +11,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from streamer import CallbackSink, JsonlSink, RetryPolicy, StreamConfig, run, stream
+from streamer import CallbackSink, JsonlSink, PartChangedError, RetryPolicy, StreamConfig, run, stream
 from streamer.records import Batch
 from streamer.simulator import Simulator
 from streamer.state import JsonFileStateStore
@@ -59,9 +59,28 @@ async def test_file_sink_is_exactly_once_across_a_crash(tmp_path, after_write, f
         ranges = [h.get("Range") for _, _, h in sim.requests if h.get("Range")]
         if not gzip:
             assert ranges, "plain parts must resume with Range at their checkpoint"
+            # ... and only from the version the checkpoint was taken from
+            assert all(h.get("If-Range") for _, _, h in sim.requests if h.get("Range"))
     doc = orjson.loads(state.read_bytes())
     assert doc["run"]["status"] == "completed"
     assert all(p["done"] for p in doc["parts"].values()) and len(doc["parts"]) == 3
+
+
+@pytest.mark.parametrize("gzip", [False, True], ids=["plain", "gzip"])
+async def test_a_file_rewritten_since_the_checkpoint_is_refused_not_spliced(tmp_path, gzip):
+    out, state = tmp_path / "out.jsonl", tmp_path / "state.json"
+    async with Simulator(seed=27) as sim:
+        exports = await _export(sim, gzip=gzip)
+        with pytest.raises(SinkDied):
+            await run(SimSource(sim, exports), DyingFileSink(out, die_at=9, after_write=False),
+                      config=CONFIG, state=state)
+        parts = orjson.loads(state.read_bytes())["parts"]
+        assert any(p["offset"] > 0 and not p["done"] for p in parts.values())
+        assert all(p["etag"] for p in parts.values())  # the version that was read
+        for index in range(len(exports[0].files)):
+            sim.regenerate_file(exports[0], index)  # same URLs, other records, new ETags
+        with pytest.raises(PartChangedError, match="file changed since it was first read"):
+            await run(SimSource(sim, exports), JsonlSink(out), config=CONFIG, state=state)
 
 
 def _acked(sink: DyingFileSink) -> list[str]:
