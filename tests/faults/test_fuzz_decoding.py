@@ -1,6 +1,8 @@
 """Fuzz: LineSplitter + JsonlDecoder (+ the gzip layer) fed at random chunk
 boundaries decode exactly what a whole-file parse does — and a decoder
-restarted at any checkpoint delivers exactly the records after it.
+restarted at any checkpoint delivers exactly the records after it.  And the
+decoder's syntax check (which builds no objects) accepts exactly the lines
+orjson parses into an object, on randomly mutated lines.
 
 Files mix a UTF-8 BOM, CRLF and LF line ends, blank and whitespace-only
 lines, non-ASCII text, and a missing final newline.  The gzip cases shrink
@@ -137,3 +139,51 @@ def test_gzip_layer_at_random_boundaries(file, members, points, piece_cap):
     assert plain == body
     out, _ = decode([plain])
     assert [r.data for r in out] == objs
+
+
+ORJSON_ONLY_LIMITS = ("infinity", "depth limit")
+"""Valid JSON that orjson cannot hold (a number beyond a double, nesting past
+1024): the syntax check accepts it and ``record.data`` raises, located."""
+
+
+@st.composite
+def mutated_lines(draw):  # type: ignore[no-untyped-def]
+    """A JSON object line with a few random byte edits (never a newline)."""
+    line = bytearray(orjson.dumps(draw(st.dictionaries(st.text(max_size=6), values, max_size=4))))
+    for _ in range(draw(st.integers(0, 3))):
+        at = draw(st.integers(0, len(line)))
+        byte = draw(st.sampled_from(b'{}[]",:\\ \t\r0123456789-+.eEtrufalsn\x00\x1f\x7f\xc3\xa9\xff\xed\xa0\x80'))
+        edit = draw(st.sampled_from(["insert", "replace", "delete"]))
+        if edit == "insert":
+            line.insert(at, byte)
+        elif at < len(line):
+            if edit == "replace":
+                line[at] = byte
+            else:
+                del line[at]
+    return bytes(line)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(mutated_lines())
+def test_the_syntax_check_accepts_exactly_the_objects_a_parser_accepts(line):
+    bad = BadLines("skip")
+    out: list[Record] = []
+    decoder = JsonlDecoder(PART, bad_lines=bad, max_line_bytes=1 << 20)
+    decoder.feed(line + b"\n", out)
+    decoder.finish(out)
+    try:
+        parsed, refused = orjson.loads(line), ""
+    except orjson.JSONDecodeError as exc:
+        parsed, refused = None, str(exc)
+    if out:
+        (record,) = out
+        assert record.raw == line
+        if refused:  # only orjson's own limits may differ, and they fail on access, located
+            assert any(limit in refused for limit in ORJSON_ONLY_LIMITS), refused
+        else:
+            assert isinstance(parsed, dict) and record.data == parsed
+    else:
+        blank = not line.strip(b" \t\r")
+        assert blank or refused or not isinstance(parsed, dict)
+        assert bad.skipped == (0 if blank else 1)
