@@ -108,6 +108,28 @@ async def test_listing_walks_every_page_with_pagination_headers():
         assert {r["headers"]["Pagination-Total"] for r in listed} == {"7"}
 
 
+async def test_listing_skips_failed_and_recordless_exports_with_a_warning(caplog):
+    async with rebilly_sim() as (sim, state):
+        good = [state.add_export("transactions", "csv", records=5 + i) for i in range(3)]
+        failed = state.add_export("transactions", "csv", records=5, failure_reason="the warehouse timed out")
+        xml = state.add_export("transactions", "xml", records=5)
+        source = make_source(sim, state, from_list=True, page_size=2)
+        with caplog.at_level("WARNING", logger="streamer"):
+            records = await collect(source)
+        assert sorted(ids_of(records)) == sorted(i for e in good for i in e.ids)
+        assert dict(source.skipped).keys() == {failed.id, xml.id}
+        assert "the warehouse timed out — skipped" in caplog.text
+        assert "xml exports carry no line records" in caplog.text
+
+
+async def test_an_attached_failed_export_still_fails_the_run():
+    async with rebilly_sim() as (sim, state):
+        good = state.add_export("transactions", "csv", records=5)
+        failed = state.add_export("transactions", "csv", records=5, failure_reason="the warehouse timed out")
+        with pytest.raises(ExportError, match="the warehouse timed out"):
+            await collect(make_source(sim, state, export_ids=[good.id, failed.id]))
+
+
 async def test_plain_prefix_is_configurable():
     async with rebilly_sim(records=20, timeline={}) as (sim, state):
         records = await collect(make_source(sim, state, path_prefix="/data-exports"))

@@ -7,7 +7,9 @@ Three ways to say which exports:
   RFC 5545 RRULE, passed through) and ``email_notification``;
 * **attach**: ``export_ids=[...]`` — exports that already exist;
 * **list**: ``from_list=True`` — every export the listing returns (``list_filter``,
-  ``list_sort``), walked page by page; not-yet-completed ones are waited for.
+  ``list_sort``), walked page by page; not-yet-completed ones are waited for,
+  and failed or xml/pdf ones are skipped with a warning (kept in ``skipped``)
+  instead of stopping the run.
 
 Each export is polled (pending → queued → processing → completed) with a
 growing interval until ``timeout``; ``failed`` raises :class:`ExportError`
@@ -182,6 +184,8 @@ class RebillySource:
         """Called with the new export resource right after the POST (e.g. to save its id)."""
         self.exports: list[dict[str, Any]] = []
         """The export resources as last seen (completed ones included), for callers and tests."""
+        self.skipped: list[tuple[str, str]] = []
+        """``(export id, why)`` of listed exports that could not be streamed (list mode only)."""
 
     def api(self, session: aiohttp.ClientSession) -> RebillyApi:
         return RebillyApi(
@@ -197,7 +201,16 @@ class RebillySource:
         api = self.api(session)
         index = 0
         async for export in self._exports(api):
-            completed = await self.wait(api, export)
+            try:
+                completed = await self.wait(api, export)
+            except (ExportError, ConfigError) as exc:
+                if not self.from_list or isinstance(exc, ExportTimeoutError):
+                    raise  # an export asked for by id or created now must be streamed, or the run fails
+                # The listing walks history: a failed or xml/pdf export there has no records
+                # to lose; say so loudly and go on with the rest.
+                log.warning("%s — skipped, the other listed exports go on", exc)
+                self.skipped.append((str(export.get("id")), str(exc)))
+                continue
             self.exports.append(completed)
             yield await self._part(api, completed, index)
             index += 1
