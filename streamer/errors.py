@@ -112,6 +112,10 @@ class ExportTimeoutError(ExportError):
     """An export stayed pending/processing past the configured deadline."""
 
 
+class ExportFailedError(ExportError):
+    """The vendor says the export itself failed: it has no files to stream."""
+
+
 def json_type(value: Any) -> str:
     """The JSON name of a decoded value's type, for messages ("array", not "list")."""
     if value is None:

@@ -126,19 +126,21 @@ class Record(msgspec.Struct, gc=False):
         """The record as one line of JSON, without keeping a decoded copy.
 
         A record nobody decoded is its validated line, returned as the vendor
-        sent it (minus a CR of a CRLF ending): no decode and re-encode on the
-        way to a JSONL or Singer output, and numbers such as ``1.10`` or
-        ``12345678901234567890`` keep their exact text.  A record whose
+        sent it: no decode and re-encode on the way to a JSONL or Singer
+        output, and numbers such as ``1.10`` or ``12345678901234567890`` keep
+        their exact text.  CR bytes are dropped: in a validated line a CR can
+        only be whitespace (a CRLF ending, or between tokens), and a reader
+        in text mode would take it for a line break.  A record whose
         :attr:`data` was decoded (and perhaps edited) is encoded as it is now.
         """
         raw = self.raw
         if self.value is None and raw is not None:
-            return raw.rstrip(b"\r")
+            return raw.replace(b"\r", b"") if b"\r" in raw else raw
         return orjson.dumps(self.value)
 
     def _loads(self) -> Any:
-        """Decode :attr:`raw`; the rare value valid JSON that orjson refuses (a
-        number beyond a double, nesting past 1024) fails here, with its place."""
+        """Decode :attr:`raw`; the rare valid JSON that orjson refuses (a number
+        beyond a double, such as ``1e400``) fails here, with its place."""
         try:
             return orjson.loads(self.raw)  # type: ignore[arg-type]
         except orjson.JSONDecodeError as exc:
@@ -168,13 +170,13 @@ class Record(msgspec.Struct, gc=False):
 def to_jsonl(records: list[Record]) -> bytes:
     """The records as JSON Lines, newline-terminated: :meth:`Record.to_json` for a batch.
 
-    Lines nobody decoded are joined as read, in one C call; a CR can only be
-    whitespace in a validated line, so CRLF endings are dropped with one scan.
+    Lines nobody decoded are joined as read, in one C call; CR bytes (only
+    ever whitespace in a validated line) are dropped with one scan.
     """
     lines = [r.raw if r.value is None and r.raw is not None else orjson.dumps(r.value) for r in records]
     lines.append(b"")  # the trailing newline, without copying the payload again
     payload = b"\n".join(lines)
-    return payload.replace(b"\r\n", b"\n") if b"\r" in payload else payload
+    return payload.replace(b"\r", b"") if b"\r" in payload else payload
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,6 +64,16 @@ def test_invalid_utf8_is_a_bad_line() -> None:
     assert record.data == {"Name": "Zoë Åström"}
 
 
+@pytest.mark.parametrize(("depth", "accepted"), [(1020, True), (1100, False), (5000, False)])
+def test_deep_nesting_is_judged_like_orjson_judges_it(depth: int, accepted: bool) -> None:
+    line = b'{"a":' + b"[" * depth + b"]" * depth + b"}\n"
+    policy = BadLines("skip")
+    records = decode(line, policy)  # msgspec runs out of C stack first: orjson decides, no RecursionError
+    assert (len(records), policy.skipped) == ((1, 0) if accepted else (0, 1))
+    if accepted:
+        assert isinstance(records[0].data["a"], list)
+
+
 def test_valid_json_orjson_cannot_hold_fails_on_access_with_its_location() -> None:
     (record,) = decode(b'{"n": 1e400}\n')
     assert record.to_json() == b'{"n": 1e400}'  # passed through as sent
@@ -143,7 +153,10 @@ def test_to_jsonl_passes_lines_through_and_encodes_decoded_records() -> None:
 
     plain = decode(b'{"Id":"a"}\n{"Id": "b", "n": [1]}\n')
     assert to_jsonl(plain) == b'{"Id":"a"}\n{"Id": "b", "n": [1]}\n'
-    mixed = decode(b'{"Id":"a"}\r\n{ "Id": "b" }\r\n')
+    mixed = decode(b'{"Id":"a"}\r\n{ "Id": "b" }\r\n{"Id":"c",\r"n":1}\n')
     mixed[0].data["Id"] = "changed"  # a decoded (and edited) record is written as it is now
-    assert to_jsonl(mixed) == b'{"Id":"changed"}\n{ "Id": "b" }\n'
+    # a CR between tokens would read as a line break to a text-mode reader: dropped too
+    assert to_jsonl(mixed) == b'{"Id":"changed"}\n{ "Id": "b" }\n{"Id":"c","n":1}\n'
+    assert mixed[2].to_json() == b'{"Id":"c","n":1}'
+    assert all(len(line.splitlines()) == 1 for line in to_jsonl(mixed).decode().splitlines())
     assert to_jsonl([]) == b""

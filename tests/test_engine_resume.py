@@ -186,3 +186,52 @@ def test_url_list_digest_ignores_signatures_but_not_files() -> None:
     a = url_list_digest(["https://h/x/part-1.jsonl?sig=1", "https://h/x/part-2.jsonl?sig=1"])
     assert a == url_list_digest(["https://h/x/part-1.jsonl?sig=2", "https://h/x/part-2.jsonl?sig=9"])
     assert a != url_list_digest(["https://h/y/part-1.jsonl", "https://h/x/part-2.jsonl"])
+
+
+@pytest.mark.parametrize("second_etag", ['W/"v1"', 'W/"v2"'], ids=["same", "changed"])
+async def test_weak_etag_is_not_sent_as_if_range_but_is_still_compared(second_etag: str) -> None:
+    from aiohttp import web
+
+    body = b"".join(b'{"Id":"%05d"}\n' % i for i in range(2000))
+    seen: list[dict[str, str]] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        seen.append(dict(request.headers))
+        first = len(seen) == 1
+        ranged = request.headers.get("Range")
+        if request.headers.get("If-Range", "").startswith("W/"):
+            ranged = None  # RFC 9110 13.1.5: a weak validator never matches, the whole file comes back
+        start = int(ranged[6:-1]) if ranged else 0
+        response = web.StreamResponse(status=206 if ranged else 200)
+        response.headers["ETag"] = 'W/"v1"' if first else second_etag
+        response.content_type = "application/x-ndjson"
+        if ranged:
+            response.headers["Content-Range"] = f"bytes {start}-{len(body) - 1}/{len(body)}"
+        response.content_length = len(body) - start
+        await response.prepare(request)
+        if first:
+            await response.write(body[:10_000])
+            request.transport.close()  # cut mid-body
+            return response
+        await response.write(body[start:])
+        return response
+
+    app = web.Application()
+    app.router.add_get("/weak.jsonl", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        url = f"http://127.0.0.1:{port}/weak.jsonl"
+        if second_etag == 'W/"v1"':
+            ids, stats = await collect([url])
+            assert ids == [f"{i:05d}" for i in range(2000)]  # exactly once, in order
+            assert stats.retries >= 1
+            assert "Range" in seen[1] and "If-Range" not in seen[1]
+        else:
+            with pytest.raises(streamer.PartChangedError, match="file changed since it was first read"):
+                await collect([url])
+    finally:
+        await runner.cleanup()

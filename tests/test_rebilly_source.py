@@ -7,7 +7,7 @@ import time
 import pytest
 
 from streamer.engine.config import StreamConfig
-from streamer.errors import ConfigError, ExportError, ExportTimeoutError, HTTPError
+from streamer.errors import ConfigError, ExportError, ExportFailedError, ExportTimeoutError, HTTPError
 from streamer.http.retry import RetryPolicy
 from streamer.providers.rebilly import DateRange, ExportRequest, Recurring, RebillySource
 from streamer.simulator import FaultPlan
@@ -122,11 +122,20 @@ async def test_listing_skips_failed_and_recordless_exports_with_a_warning(caplog
         assert "xml exports carry no line records" in caplog.text
 
 
+async def test_listing_does_not_skip_an_export_it_cannot_judge():
+    async with rebilly_sim() as (sim, state):
+        state.add_export("transactions", "csv", records=5)
+        state.add_export("transactions", "csv", records=5, status="archived")  # a status Rebilly might add
+        with pytest.raises(ExportError, match="unknown status 'archived'") as info:
+            await collect(make_source(sim, state, from_list=True))
+        assert not isinstance(info.value, ExportFailedError)
+
+
 async def test_an_attached_failed_export_still_fails_the_run():
     async with rebilly_sim() as (sim, state):
         good = state.add_export("transactions", "csv", records=5)
         failed = state.add_export("transactions", "csv", records=5, failure_reason="the warehouse timed out")
-        with pytest.raises(ExportError, match="the warehouse timed out"):
+        with pytest.raises(ExportFailedError, match="the warehouse timed out"):
             await collect(make_source(sim, state, export_ids=[good.id, failed.id]))
 
 

@@ -210,3 +210,44 @@ async def test_resumes_from_what_the_sink_committed(backend: Backend, sim: Simul
 
 def _config(**options: Any) -> StreamConfig:
     return StreamConfig(**options)
+
+
+OLD_CHECKPOINT_TABLE = (
+    "CREATE TABLE {table} (part_key VARCHAR PRIMARY KEY, byte_offset BIGINT NOT NULL, line BIGINT NOT NULL, "
+    "done BOOLEAN NOT NULL, decoder_state VARCHAR, compressed BOOLEAN NOT NULL)"
+)
+"""The checkpoint table as the first release made it (no ``etag``)."""
+
+
+async def test_a_checkpoint_table_from_an_older_release_gains_its_new_columns(backend: Backend) -> None:
+    sink = backend.sink
+    if isinstance(sink, DirSink):
+        return  # a JSON document: new keys need no migration
+    table = "_streamer_checkpoints"
+    old_row = "(part_key, byte_offset, line, done, decoder_state, compressed) VALUES ('test/exp/0', 10, 1, FALSE, NULL, FALSE)"
+    if isinstance(sink, PostgresSink):
+        import asyncpg
+
+        conn = await asyncpg.connect(sink.dsn)
+        try:
+            await conn.execute(f"CREATE SCHEMA {sink.schema}")
+            ddl = OLD_CHECKPOINT_TABLE.format(table=f"{sink.schema}.{table}")
+            await conn.execute(ddl.replace("VARCHAR, compressed", "JSONB, compressed")
+                               .replace("NOT NULL)", "NOT NULL, updated_at TIMESTAMPTZ NOT NULL DEFAULT now())"))
+            await conn.execute(f"INSERT INTO {sink.schema}.{table} {old_row}")
+        finally:
+            await conn.close()
+    else:
+        conn = sink._connect()
+        conn.execute(OLD_CHECKPOINT_TABLE.format(table=table))
+        conn.execute(f"INSERT INTO {table} {old_row}")
+        if isinstance(sink, SqliteSink):
+            conn.commit()
+        conn.close()
+    assert (await backend.fresh().load_checkpoints())["test/exp/0"].offset == 10
+    batch = make_batch([{"Id": "a"}])
+    await sink.open()
+    await sink.write(Batch(batch.records, batch.part, Checkpoint("test/exp/0", 20, 2, etag='"v2"')))
+    await sink.close(None)
+    checkpoint = (await backend.fresh().load_checkpoints())["test/exp/0"]
+    assert (checkpoint.offset, checkpoint.etag) == (20, '"v2"')

@@ -75,3 +75,25 @@ async def test_postgres_connection_error_names_the_server_not_the_password() -> 
     with pytest.raises(ConfigError) as info:
         await sink.open()
     assert f"127.0.0.1:{port}/warehouse" in str(info.value) and "hunter2pw" not in str(info.value)
+
+
+def test_rows_keep_the_line_as_read_and_decode_only_the_key_columns() -> None:
+    from streamer.records import Batch, Checkpoint, PartInfo, Record
+    from streamer.sinks.rows import batch_rows
+
+    info = PartInfo("t", 0, entity_type="OrderItem")
+    lines = [
+        b'{"Id": "a", "EnterpriseId": "e1", "UpdatedUtc": "2026-01-01T00:00:00Z", "Amount": 1.10}',
+        b'{"Id": null, "id": 7, "Huge": 1e400}',  # orjson cannot hold it; stored as read
+        b'{"Id": 1e400}',  # nor this key: the record gets its positional key
+        b'{"Id": "a", "v": 2}',  # same Id later in the batch: the last one wins
+    ]
+    records = [Record(None, info, n, 0, line) for n, line in enumerate(lines, 1)]
+    records.append(Record({"id": "csv-row", "EnterpriseId": "e2"}, info, 5, 0))  # decoded (CSV) record
+    rows = batch_rows(Batch(records, info, Checkpoint(info.key, 0, 5)))
+    assert rows == [
+        ("a", None, None, lines[3]),
+        ("7", None, None, lines[1]),
+        (f"{info.key}#3", None, None, lines[2]),
+        ("csv-row", "e2", None, b'{"id":"csv-row","EnterpriseId":"e2"}'),
+    ]

@@ -34,7 +34,7 @@ from streamer.providers.urls import UrlSource
 def command(
     ctx: click.Context, urls: tuple[str, ...], input_format: str, compression: str, entity_type: str | None, **options: Any
 ) -> None:
-    """Stream every record of URLS, one compact JSON object per line.
+    """Stream every record of URLS, one JSON object per line (each line as read).
 
     \b
     Examples:

@@ -84,6 +84,8 @@ class JsonlDecoder:
                 except msgspec.DecodeError as exc:
                     if raw.strip():
                         self._bad(f"invalid JSON ({exc})", number, offset, raw)
+                except RecursionError:  # nesting deeper than the C stack allows msgspec
+                    self._check_deep(raw, number, offset, out)
                 else:
                     # one JSON value: it is an object iff it opens with "{"
                     if raw[0] != 123 and raw.lstrip()[:1] != b"{":
@@ -91,6 +93,18 @@ class JsonlDecoder:
                     elif raw.isascii() or self._is_utf8(raw, number, offset):
                         append(Record(None, part, number, offset, raw))
             offset += len(raw) + 1
+
+    def _check_deep(self, raw: bytes, line: int, offset: int, out: list[Record]) -> None:
+        """A deeply nested line: orjson (no recursion, depth limit 1024) decides."""
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            self._bad(f"invalid JSON ({exc})", line, offset, raw)
+            return
+        if type(value) is dict:
+            out.append(Record(None, self._part, line, offset, raw))
+        else:
+            self._bad(f"expected a JSON object, got {json_type(value)}", line, offset, raw)
 
     def _is_utf8(self, raw: bytes, line: int, offset: int) -> bool:
         """Strict UTF-8: the syntax check does not look inside multi-byte sequences."""

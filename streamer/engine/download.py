@@ -147,7 +147,9 @@ class PartDownload:
             headers["Accept-Encoding"] = "gzip"
         if self.raw_offset:
             headers["Range"] = f"bytes={self.raw_offset}-"
-            if self._etag:
+            if self._etag and not self._etag.startswith("W/"):
+                # If-Range takes strong validators only: a weak one would make every
+                # resume a full 200; the ETag is still compared on the response.
                 headers["If-Range"] = self._etag
         try:
             async with self._session.get(url, headers=headers) as response:

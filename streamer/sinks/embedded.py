@@ -64,8 +64,17 @@ class EmbeddedSqlSink(abc.ABC):
     def _open_sync(self) -> Any:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = self._connect()
-        conn.execute(self._checkpoint_ddl)
+        self._ensure_checkpoint_table(conn)
         return conn
+
+    def _ensure_checkpoint_table(self, conn: Any) -> None:
+        """Create the table, or add the columns a database made by an older streamer lacks."""
+        conn.execute(self._checkpoint_ddl)
+        cursor = conn.execute(f"SELECT * FROM {CHECKPOINT_TABLE} LIMIT 0")
+        present = {column[0] for column in cursor.description}
+        for column in CHECKPOINT_COLUMNS:
+            if column not in present:  # only etag so far (added after 0.1.0's first landing)
+                conn.execute(f"ALTER TABLE {CHECKPOINT_TABLE} ADD COLUMN {column} VARCHAR")
 
     async def write(self, batch: Batch) -> None:
         await self._run(self._write_sync, batch)
@@ -104,7 +113,7 @@ class EmbeddedSqlSink(abc.ABC):
     def _load_sync(self) -> dict[str, Checkpoint]:
         conn = self._conn or self._connect()
         try:
-            conn.execute(self._checkpoint_ddl)
+            self._ensure_checkpoint_table(conn)
             rows = conn.execute(
                 f"SELECT {', '.join(CHECKPOINT_COLUMNS)} FROM {CHECKPOINT_TABLE}"
             ).fetchall()

@@ -87,7 +87,9 @@ class PostgresSink:
             f"CREATE TABLE IF NOT EXISTS {self._checkpoints} ("
             "part_key TEXT PRIMARY KEY, byte_offset BIGINT NOT NULL, line BIGINT NOT NULL, "
             "done BOOLEAN NOT NULL, decoder_state JSONB, compressed BOOLEAN NOT NULL, etag TEXT, "
-            "updated_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            "updated_at TIMESTAMPTZ NOT NULL DEFAULT now()); "
+            # a table made by an older streamer lacks the later columns
+            f"ALTER TABLE {self._checkpoints} ADD COLUMN IF NOT EXISTS etag TEXT"
         )
         return conn
 

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
 import orjson
 
 from streamer.errors import ConfigError
@@ -49,8 +50,24 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+class _KeyColumns(msgspec.Struct):
+    """The fields a row is keyed by; every other field is skipped, not decoded."""
+
+    Id: Any = None
+    id: Any = None
+    EnterpriseId: Any = None
+    UpdatedUtc: Any = None
+
+
+_decode_keys = msgspec.json.Decoder(_KeyColumns).decode
+
+
 def batch_rows(batch: Batch) -> list[Row]:
     """The batch as rows, one per Id (the last record of an Id wins, as an upsert would).
+
+    A record nobody decoded is stored as its line, and only its key columns
+    are decoded from it (msgspec skips the rest): no full parse and re-encode
+    per record, and a valid line orjson cannot hold (``1e400``) is stored too.
 
     Deduplicating here matters: PostgreSQL and DuckDB refuse an
     ``ON CONFLICT DO UPDATE`` that touches the same row twice in one statement.
@@ -58,16 +75,22 @@ def batch_rows(batch: Batch) -> list[Row]:
     part_key = batch.part.key
     by_id: dict[str, Row] = {}
     for record in batch.records:
-        data = record.decoded()  # for the key columns; the stored JSON is the line as read
-        if isinstance(data, dict):
-            key = data.get("Id")
-            if key is None:
-                key = data.get("id")
-            ident = f"{part_key}#{record.line}" if key is None else str(key)
-            by_id[ident] = (ident, _text(data.get("EnterpriseId")), _text(data.get("UpdatedUtc")), record.to_json())
+        if record.value is None and record.raw is not None:
+            try:
+                keys = _decode_keys(record.raw)
+            except msgspec.ValidationError:  # a key field holding a number beyond a double
+                keys = _KeyColumns()
+            key, alt_key, enterprise, updated = keys.Id, keys.id, keys.EnterpriseId, keys.UpdatedUtc
+        elif isinstance(record.value, dict):
+            data = record.value
+            key, alt_key = data.get("Id"), data.get("id")
+            enterprise, updated = data.get("EnterpriseId"), data.get("UpdatedUtc")
         else:
-            ident = f"{part_key}#{record.line}"
-            by_id[ident] = (ident, None, None, record.to_json())
+            key = alt_key = enterprise = updated = None
+        if key is None:
+            key = alt_key
+        ident = f"{part_key}#{record.line}" if key is None else str(key)
+        by_id[ident] = (ident, _text(enterprise), _text(updated), record.to_json())
     return list(by_id.values())
 
 

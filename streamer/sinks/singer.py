@@ -56,7 +56,7 @@ class SingerSink:
         info = batch.part
         stream = info.entity_type or info.source
         checkpoint = batch.checkpoint
-        self._state[info.key] = {"offset": checkpoint.offset, "line": checkpoint.line, "done": checkpoint.done}
+        self._state[info.key] = checkpoint.to_json()
         if not batch.records:
             return
         lines = []

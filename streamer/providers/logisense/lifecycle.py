@@ -17,7 +17,7 @@ from typing import Any, Literal
 import aiohttp
 import anyio
 
-from streamer.errors import ExportError, ExportTimeoutError, StreamerError
+from streamer.errors import ExportError, ExportFailedError, ExportTimeoutError, StreamerError
 from streamer.providers.logisense.client import LogisenseClient
 
 log = logging.getLogger("streamer.logisense")
@@ -170,7 +170,7 @@ class DataExportLifecycle:
             if state == "done" and complete:
                 return row
             if state == "failed":
-                raise ExportError(f"{where} failed")
+                raise ExportFailedError(f"{where} failed")
             if state == "cancelled":
                 raise ExportError(f"{where} was cancelled")
             if state == "unknown" and complete:

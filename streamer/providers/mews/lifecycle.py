@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamer.errors import ExportError, ExportTimeoutError, HTTPError
+from streamer.errors import ExportError, ExportFailedError, ExportTimeoutError, HTTPError
 from streamer.providers.mews.client import MewsClient
 from streamer.providers.mews.requests import ExportRequest
 
@@ -215,7 +215,7 @@ class ExportLifecycle:
         export = item.export
         entity = item.request.entity_type
         if export.status == FAILED and not self.policy.recreate_failed:
-            raise ExportError(
+            raise ExportFailedError(
                 f"Mews reports {entity} export {export.id} as Failed (request id {export.request_id}); "
                 "its files are not available. Run again to create a new export, or enable "
                 "recreate_failed (CLI: --recreate-failed)"

@@ -107,7 +107,7 @@ class RebillyApi:
                 "GET", self.exports_url, what=f"list data exports (offset {offset})", params=params
             )
             if not isinstance(page, list):
-                raise ExportError(f"listing data exports: expected a JSON array, got {type(page).__name__}")
+                raise ExportError(f"listing data exports: expected a JSON array, got {json_type(page)}")
             for item in page:
                 yield item
             total = _int_header(headers, "Pagination-Total")

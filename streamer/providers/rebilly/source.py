@@ -12,7 +12,7 @@ Three ways to say which exports:
   instead of stopping the run.
 
 Each export is polled (pending → queued → processing → completed) with a
-growing interval until ``timeout``; ``failed`` raises :class:`ExportError`
+growing interval until ``timeout``; ``failed`` raises :class:`ExportFailedError`
 with Rebilly's ``failureReason``.  A completed export becomes one part whose
 URL comes from its ``signedLink``, its ``download`` link or its file id
 (``GET /files/{id}/download`` → 302 → signed URL); ``Part.refresh`` re-signs
@@ -38,7 +38,7 @@ import aiohttp
 import anyio
 import orjson
 
-from streamer.errors import ConfigError, ExportError, ExportTimeoutError
+from streamer.errors import ConfigError, ExportError, ExportFailedError, ExportTimeoutError
 from streamer.http.redact import redact_url
 from streamer.http.retry import RetryPolicy
 from streamer.providers.rebilly.api import DEFAULT_PREFIX, LIVE_URL, SANDBOX_URL, RebillyApi
@@ -203,8 +203,8 @@ class RebillySource:
         async for export in self._exports(api):
             try:
                 completed = await self.wait(api, export)
-            except (ExportError, ConfigError) as exc:
-                if not self.from_list or isinstance(exc, ExportTimeoutError):
+            except (ExportFailedError, ConfigError) as exc:
+                if not self.from_list:
                     raise  # an export asked for by id or created now must be streamed, or the run fails
                 # The listing walks history: a failed or xml/pdf export there has no records
                 # to lose; say so loudly and go on with the rest.
@@ -243,7 +243,7 @@ class RebillySource:
                 return export
             if status == "failed":
                 reason = export.get("failureReason") or "no failureReason given"
-                raise ExportError(f"Rebilly data export {export_id} ({export.get('name', '')}) failed: {reason}")
+                raise ExportFailedError(f"Rebilly data export {export_id} ({export.get('name', '')}) failed: {reason}")
             if status is not None and status not in IN_PROGRESS:
                 raise ExportError(f"Rebilly data export {export_id} has an unknown status {status!r}")
             remaining = deadline - time.monotonic()
