@@ -12,7 +12,6 @@ from typing import Any
 
 import msgspec
 
-from streamer.errors import DecodeError
 
 _TYPES: dict[tuple[str, str], type[msgspec.Struct]] = {}
 _DECODERS: dict[type[msgspec.Struct], msgspec.json.Decoder[Any]] = {}
@@ -47,9 +46,4 @@ def to_typed(record: Any) -> Any:
             return _decoder(struct).decode(record.raw)
         return msgspec.convert(record.value, struct, strict=False)
     except msgspec.ValidationError as exc:
-        raise DecodeError(
-            f"{record.part.entity_type} does not match its schema: {exc}",
-            part=record.part.describe(),
-            line=record.line,
-            offset=record.offset,
-        ) from exc
+        raise record.error(f"{record.part.entity_type} does not match its schema: {exc}") from exc

@@ -144,13 +144,11 @@ class Record(msgspec.Struct, gc=False):
         try:
             return orjson.loads(self.raw)  # type: ignore[arg-type]
         except orjson.JSONDecodeError as exc:
-            raise DecodeError(
-                f"cannot decode ({exc})",
-                part=self.part.describe(),
-                line=self.line,
-                offset=self.offset,
-                snippet=self.raw or b"",
-            ) from None
+            raise self.error(f"cannot decode ({exc})", snippet=self.raw or b"") from None
+
+    def error(self, reason: str, *, snippet: bytes = b"") -> DecodeError:
+        """A :class:`DecodeError` that points at this record (part, line, byte offset)."""
+        return DecodeError(reason, part=self.part.describe(), line=self.line, offset=self.offset, snippet=snippet)
 
     @property
     def entity_type(self) -> str | None:

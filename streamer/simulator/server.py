@@ -123,8 +123,7 @@ class Simulator:
         """Create an export of ``records`` records split evenly over ``parts`` files."""
         if parts < 1 or records < 0:
             raise ValueError("an export needs at least one part and a non-negative record count")
-        self._tags += 1
-        tag = (self.seed * 7919 + self._tags) & 0xFFFFFFFF
+        tag = self._next_tag()
         per_part, extra = divmod(records, parts)
         files = [
             PartContent(
@@ -147,14 +146,18 @@ class Simulator:
     def regenerate_file(self, export: SimExport, index: int) -> None:
         """The vendor rewrites file ``index`` in place: same URL and size, other records, new ETag."""
         old = export.files[index]
-        self._tags += 1
         export.files[index] = PartContent(
             entity_type=old.entity_type,
             records=old.records,
             part_index=index,
-            export_tag=(self.seed * 7919 + self._tags) & 0xFFFFFFFF,
+            export_tag=self._next_tag(),
             seed=self.seed + self._tags,
         )
+
+    def _next_tag(self) -> int:
+        """A new export tag (it prefixes every record Id): distinct per export or regenerated file."""
+        self._tags += 1
+        return (self.seed * 7919 + self._tags) & 0xFFFFFFFF
 
     def file_url(self, export: SimExport, index: int, ttl: float | None = None) -> str:
         path = f"/files/{export.id}/{export.file_name(index)}"

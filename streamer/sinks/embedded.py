@@ -20,7 +20,7 @@ import anyio
 import anyio.to_thread
 
 from streamer.records import Batch, Checkpoint
-from streamer.sinks.rows import CHECKPOINT_COLUMNS, CHECKPOINT_TABLE, Row, batch_rows, checkpoint_from_row, checkpoint_row, table_name
+from streamer.sinks.rows import CHECKPOINT_COLUMN_LIST, CHECKPOINT_COLUMNS, CHECKPOINT_TABLE, CHECKPOINT_UPDATE, Row, batch_rows, checkpoint_from_row, checkpoint_row, table_name
 
 
 class EmbeddedSqlSink(abc.ABC):
@@ -51,9 +51,8 @@ class EmbeddedSqlSink(abc.ABC):
         "done BOOLEAN NOT NULL, decoder_state VARCHAR, compressed BOOLEAN NOT NULL, etag VARCHAR)"
     )
     _checkpoint_upsert = (
-        f"INSERT INTO {CHECKPOINT_TABLE} ({', '.join(CHECKPOINT_COLUMNS)}) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (part_key) DO UPDATE SET "
-        + ", ".join(f"{c} = excluded.{c}" for c in CHECKPOINT_COLUMNS[1:])
+        f"INSERT INTO {CHECKPOINT_TABLE} ({CHECKPOINT_COLUMN_LIST}) "
+        f"VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (part_key) DO UPDATE SET {CHECKPOINT_UPDATE}"
     )
 
     # -- the Sink protocol
@@ -115,7 +114,7 @@ class EmbeddedSqlSink(abc.ABC):
         try:
             self._ensure_checkpoint_table(conn)
             rows = conn.execute(
-                f"SELECT {', '.join(CHECKPOINT_COLUMNS)} FROM {CHECKPOINT_TABLE}"
+                f"SELECT {CHECKPOINT_COLUMN_LIST} FROM {CHECKPOINT_TABLE}"
             ).fetchall()
         finally:
             if conn is not self._conn:

@@ -24,8 +24,9 @@ from streamer.errors import ConfigError
 from streamer.http.redact import redact_text, register_secret
 from streamer.records import Batch, Checkpoint
 from streamer.sinks.rows import (
-    CHECKPOINT_COLUMNS,
+    CHECKPOINT_COLUMN_LIST,
     CHECKPOINT_TABLE,
+    CHECKPOINT_UPDATE,
     batch_rows,
     check_identifier,
     checkpoint_from_row,
@@ -119,10 +120,9 @@ class PostgresSink:
                     "updated_utc = excluded.updated_utc, record = excluded.record"
                 )
             await conn.execute(
-                f"INSERT INTO {self._checkpoints} ({', '.join(CHECKPOINT_COLUMNS)}) "
+                f"INSERT INTO {self._checkpoints} ({CHECKPOINT_COLUMN_LIST}) "
                 "VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7) ON CONFLICT (part_key) DO UPDATE SET "
-                + ", ".join(f"{c} = excluded.{c}" for c in CHECKPOINT_COLUMNS[1:])
-                + ", updated_at = now()",
+                f"{CHECKPOINT_UPDATE}, updated_at = now()",
                 *checkpoint_row(batch.checkpoint),
             )
         self.records += len(batch.records)
@@ -149,7 +149,7 @@ class PostgresSink:
         conn = self._conn or await self._connect()
         try:
             rows = await conn.fetch(
-                f"SELECT {', '.join(CHECKPOINT_COLUMNS)} FROM {self._checkpoints}"
+                f"SELECT {CHECKPOINT_COLUMN_LIST} FROM {self._checkpoints}"
             )
         finally:
             if conn is not self._conn:

@@ -97,6 +97,9 @@ def batch_rows(batch: Batch) -> list[Row]:
 CheckpointRow = tuple[str, int, int, bool, str | None, bool, str | None]
 """(part_key, byte_offset, line, done, decoder_state JSON, compressed, etag)."""
 CHECKPOINT_COLUMNS = ("part_key", "byte_offset", "line", "done", "decoder_state", "compressed", "etag")
+CHECKPOINT_COLUMN_LIST = ", ".join(CHECKPOINT_COLUMNS)
+CHECKPOINT_UPDATE = ", ".join(f"{c} = excluded.{c}" for c in CHECKPOINT_COLUMNS[1:])
+"""The ``ON CONFLICT (part_key) DO UPDATE SET`` list of the checkpoint upsert."""
 
 
 def checkpoint_row(checkpoint: Checkpoint) -> CheckpointRow:
