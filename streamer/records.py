@@ -235,12 +235,14 @@ class Batch:
     records gets exactly-once resume.
     """
 
-    __slots__ = ("records", "part", "checkpoint")
+    __slots__ = ("records", "part", "checkpoint", "bookmarks")
 
     def __init__(self, records: list[Record], part: PartInfo, checkpoint: Checkpoint) -> None:
         self.records = records
         self.part = part
         self.checkpoint = checkpoint
+        self.bookmarks: dict[str, dict[str, Any]] | None = None
+        """Bookmarks this batch completes (incremental exports): commit them with it."""
 
     def __len__(self) -> int:
         return len(self.records)

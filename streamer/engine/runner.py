@@ -28,6 +28,7 @@ from streamer.engine.config import StreamConfig
 from streamer.engine.download import PartDownload
 from streamer.engine.stats import RunStats
 from streamer.http.session import open_session
+from streamer.incremental.bookmarks import IncrementalSource
 from streamer.providers.base import Source
 from streamer.records import Batch, Checkpoint, Part
 from streamer.sinks.base import Sink
@@ -78,7 +79,12 @@ async def run_export(
                 committed = await _committed_checkpoints(sink)
                 if committed is not None:
                     run.checkpoints = dict(committed)
+            if run.bookmarks is not None:
+                await run.bookmarks.load(sink, run.checkpoints)
             await _execute_reporting(run, session, on_progress, progress_interval)
+            for batch in run.bookmarks.leftovers() if run.bookmarks is not None else ():
+                stats.part(batch.part.key, batch.part.describe(), 0).done = True
+                await run._deliver(batch)  # windows whose export had no file to carry the bookmark
         except BaseException as exc:
             error = _first_error(exc)
             if error is exc:
@@ -111,6 +117,7 @@ class _Run:
         self.checkpoints = checkpoints
         self.on_checkpoint = on_checkpoint
         self.bad_lines = BadLines(config.bad_lines, config.dead_letter)
+        self.bookmarks = source.bookmarks if isinstance(source, IncrementalSource) else None
 
     async def execute(self, session: aiohttp.ClientSession) -> None:
         async with anyio.create_task_group() as tg:
@@ -190,7 +197,11 @@ class _Run:
 
     async def _deliver(self, batch: Batch) -> None:
         count = len(batch.records)  # before the sink: a consumer may empty the list as it goes
+        if self.bookmarks is not None:
+            self.bookmarks.stamp(batch)
         await self.sink.write(batch)
+        if batch.bookmarks:
+            self.bookmarks.committed(batch)  # type: ignore[union-attr]
         stats = self.stats
         stats.batches += 1
         stats.records += count

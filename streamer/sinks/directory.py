@@ -59,6 +59,7 @@ class DirSink:
         self._files: dict[str, dict[str, Any]] = {}
         """table → {"seq": n, "size": committed bytes} of the file being appended to."""
         self._checkpoints: dict[str, dict[str, Any]] = {}
+        self._bookmarks: dict[str, dict[str, Any]] = {}
         self._handles: dict[str, Any] = {}
         self._limiter = anyio.CapacityLimiter(1)
 
@@ -84,6 +85,7 @@ class DirSink:
             )
         self._files = {t: dict(v) for t, v in state.get("files", {}).items()}
         self._checkpoints = dict(state.get("checkpoints", {}))
+        self._bookmarks = dict(state.get("bookmarks", {}))
         self._roll_back()
 
     def _roll_back(self) -> None:
@@ -125,6 +127,8 @@ class DirSink:
                 os.fsync(handle.fileno())
             current["size"] += len(payload)
         self._checkpoints[batch.checkpoint.part_key] = batch.checkpoint.to_json()
+        if batch.bookmarks:  # an incremental window's end, in the same state document as its last batch
+            self._bookmarks.update(batch.bookmarks)
         self._write_state()
 
     def _handle(self, table: str, seq: int) -> Any:
@@ -143,6 +147,8 @@ class DirSink:
 
     def _write_state(self) -> None:
         document = {"gzip": self.gzip, "files": self._files, "checkpoints": self._checkpoints}
+        if self._bookmarks:
+            document["bookmarks"] = self._bookmarks
         tmp = self.state_path.with_name(f".{STATE_NAME}.tmp")
         with open(tmp, "wb") as f:
             f.write(orjson.dumps(document))
@@ -173,6 +179,11 @@ class DirSink:
         """What this directory holds, by part key (empty for a new directory)."""
         state = await anyio.to_thread.run_sync(self._read_state)
         return {key: Checkpoint.from_json(key, value) for key, value in state.get("checkpoints", {}).items()}
+
+    async def load_bookmarks(self) -> dict[str, dict[str, Any]]:
+        """The bookmarks of incremental exports this directory holds."""
+        state = await anyio.to_thread.run_sync(self._read_state)
+        return dict(state.get("bookmarks", {}))
 
     def __repr__(self) -> str:
         return f"DirSink({str(self.directory)!r}, gzip={self.gzip}, rotate_bytes={self.rotate_bytes})"

@@ -19,6 +19,8 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
+from streamer.incremental.bookmarks import Bookmarks
+from streamer.incremental.storage import bookmark_ddl, load_bookmarks_sync, write_bookmarks_sync
 from streamer.records import Batch, Checkpoint
 from streamer.sinks.rows import CHECKPOINT_COLUMN_LIST, CHECKPOINT_COLUMNS, CHECKPOINT_TABLE, CHECKPOINT_UPDATE, Row, batch_rows, checkpoint_from_row, checkpoint_row, table_name
 
@@ -69,6 +71,7 @@ class EmbeddedSqlSink(abc.ABC):
     def _ensure_checkpoint_table(self, conn: Any) -> None:
         """Create the table, or add the columns a database made by an older streamer lacks."""
         conn.execute(self._checkpoint_ddl)
+        conn.execute(bookmark_ddl())
         cursor = conn.execute(f"SELECT * FROM {CHECKPOINT_TABLE} LIMIT 0")
         present = {column[0] for column in cursor.description}
         for column in CHECKPOINT_COLUMNS:
@@ -90,6 +93,7 @@ class EmbeddedSqlSink(abc.ABC):
             if table:
                 self._upsert(conn, table, batch_rows(batch))
             conn.execute(self._checkpoint_upsert, checkpoint_row(batch.checkpoint))
+            write_bookmarks_sync(conn, batch.bookmarks)  # an incremental window's end, with its last batch
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -120,6 +124,12 @@ class EmbeddedSqlSink(abc.ABC):
             if conn is not self._conn:
                 conn.close()
         return {row[0]: checkpoint_from_row(row) for row in rows}
+
+    async def load_bookmarks(self) -> Bookmarks:
+        """The bookmarks of incremental exports committed here (empty for a new database)."""
+        if not self.path.exists():
+            return {}
+        return await self._run(lambda: load_bookmarks_sync(self._conn))
 
     async def _run(self, func: Any, *args: Any) -> Any:
         return await anyio.to_thread.run_sync(func, *args, limiter=self._limiter)

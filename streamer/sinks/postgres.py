@@ -22,6 +22,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from streamer.errors import ConfigError
 from streamer.http.redact import redact_text, register_secret
+from streamer.incremental.bookmarks import Bookmarks
+from streamer.incremental.storage import newer_only, bookmark_ddl, bookmark_rows, bookmark_select, bookmark_upsert, bookmarks_from_rows
 from streamer.records import Batch, Checkpoint
 from streamer.sinks.rows import (
     CHECKPOINT_COLUMN_LIST,
@@ -90,7 +92,8 @@ class PostgresSink:
             "done BOOLEAN NOT NULL, decoder_state JSONB, compressed BOOLEAN NOT NULL, etag TEXT, "
             "updated_at TIMESTAMPTZ NOT NULL DEFAULT now()); "
             # a table made by an older streamer lacks the later columns
-            f"ALTER TABLE {self._checkpoints} ADD COLUMN IF NOT EXISTS etag TEXT"
+            f"ALTER TABLE {self._checkpoints} ADD COLUMN IF NOT EXISTS etag TEXT; "
+            + bookmark_ddl(self._bookmarks)
         )
         return conn
 
@@ -118,6 +121,7 @@ class PostgresSink:
                     f"SELECT id, enterprise_id, updated_utc, record FROM {stage} "
                     "ON CONFLICT (id) DO UPDATE SET enterprise_id = excluded.enterprise_id, "
                     "updated_utc = excluded.updated_utc, record = excluded.record"
+                    + newer_only(f"{self.schema}.{table}")
                 )
             await conn.execute(
                 f"INSERT INTO {self._checkpoints} ({CHECKPOINT_COLUMN_LIST}) "
@@ -125,6 +129,8 @@ class PostgresSink:
                 f"{CHECKPOINT_UPDATE}, updated_at = now()",
                 *checkpoint_row(batch.checkpoint),
             )
+            if batch.bookmarks:  # an incremental window's end, with its last batch
+                await conn.executemany(bookmark_upsert(self._bookmarks, numbered=True), bookmark_rows(batch.bookmarks))
         self.records += len(batch.records)
 
     async def _create(self, table: str) -> None:
@@ -155,6 +161,20 @@ class PostgresSink:
             if conn is not self._conn:
                 await conn.close()
         return {row["part_key"]: checkpoint_from_row(tuple(row)) for row in rows}
+
+    @property
+    def _bookmarks(self) -> str:
+        return f"{self.schema}._streamer_bookmarks"
+
+    async def load_bookmarks(self) -> Bookmarks:
+        """The bookmarks of incremental exports committed in this schema."""
+        conn = self._conn or await self._connect()
+        try:
+            rows = await conn.fetch(bookmark_select(self._bookmarks))
+        finally:
+            if conn is not self._conn:
+                await conn.close()
+        return bookmarks_from_rows(tuple(row) for row in rows)
 
     def __repr__(self) -> str:
         where = urlsplit(self.dsn)

@@ -5,6 +5,14 @@ schema comes from the entity's registered Struct when there is one (its
 JSON Schema, with ``additionalProperties`` left open since exports gain
 fields), else an open object.  The final STATE carries every part's
 checkpoint, so a Singer runner can persist it.
+
+Incremental exports add Singer ``bookmarks`` to the STATE —
+``{"bookmarks": {stream: {"replication_key": "UpdatedUtc",
+"replication_key_value": ...}}}`` — emitted right after the records of the
+batch that completed the window (so a runner that persists the latest
+STATE never holds a bookmark ahead of the records it received), and again
+in the final STATE.  Fed back with ``--state FILE``, that STATE (the message
+or its ``value``) continues from those bookmarks.
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ class SingerSink:
         self._key_properties = list(key_properties)
         self._schemas_sent: set[str] = set()
         self._state: dict[str, Any] = {}
+        self._bookmarks: dict[str, Any] = {}
 
     async def open(self) -> None:
         self._stream = self._target or sys.stdout.buffer
@@ -57,9 +66,24 @@ class SingerSink:
         stream = info.entity_type or info.source
         checkpoint = batch.checkpoint
         self._state[info.key] = checkpoint.to_json()
-        if not batch.records:
-            return
         lines = []
+        if batch.records:
+            self._record_lines(batch, stream, lines)
+        if batch.bookmarks:
+            for key, entry in batch.bookmarks.items():
+                self._bookmarks[entry.get("stream") or key] = {**entry, "key": key}
+            lines.append(self._state_message())
+        if lines:
+            await anyio.to_thread.run_sync(self._write, b"\n".join(lines) + b"\n")
+
+    def _state_message(self) -> bytes:
+        value: dict[str, Any] = {"parts": self._state}
+        if self._bookmarks:
+            value["bookmarks"] = self._bookmarks
+        return orjson.dumps({"type": "STATE", "value": value})
+
+    def _record_lines(self, batch: Batch, stream: str, lines: list[bytes]) -> None:
+        info = batch.part
         if stream not in self._schemas_sent:
             self._schemas_sent.add(stream)
             lines.append(
@@ -78,7 +102,6 @@ class SingerSink:
         head = orjson.dumps({"type": "RECORD", "stream": stream})[:-1] + b',"record":'
         tail = b',"time_extracted":"' + extracted.encode() + b'"}'
         lines.extend(head + r.to_json() + tail for r in batch.records)
-        await anyio.to_thread.run_sync(self._write, b"\n".join(lines) + b"\n")
 
     def _write(self, payload: bytes) -> None:
         assert self._stream is not None
@@ -89,5 +112,5 @@ class SingerSink:
         if self._stream is None:
             return
         if error is None:
-            self._write(orjson.dumps({"type": "STATE", "value": {"parts": self._state}}) + b"\n")
+            self._write(self._state_message() + b"\n")
         self._stream = None

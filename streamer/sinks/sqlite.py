@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from streamer.sinks.embedded import EmbeddedSqlSink
+from streamer.incremental.storage import newer_only
 from streamer.sinks.rows import Row
 
 
@@ -44,6 +45,6 @@ class SqliteSink(EmbeddedSqlSink):
         conn.executemany(
             f"INSERT INTO {table} (id, enterprise_id, updated_utc, record) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (id) DO UPDATE SET enterprise_id = excluded.enterprise_id, "
-            "updated_utc = excluded.updated_utc, record = excluded.record",
+            "updated_utc = excluded.updated_utc, record = excluded.record" + newer_only(table),
             [(i, e, u, r.decode()) for i, e, u, r in rows],
         )

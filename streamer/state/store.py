@@ -5,6 +5,10 @@ What is recorded, and when:
 * **Part checkpoints** — only *acknowledged* positions: ``acknowledge`` is
   called after the sink's ``write`` returned for a batch, so a saved offset
   never runs ahead of what the sink holds.
+* **Bookmarks** of incremental exports — staged when the batch that
+  completes a window was written, and saved in the same document as that
+  batch's checkpoint (never earlier: the durable copy moves only in
+  :meth:`BaseStateStore.flush`).
 * **Export ids and statuses** (:attr:`BaseStateStore.exports`) — written
   through immediately (they are rare and creating an export twice is costly).
 * **The sink's commit mark** — for sinks that can roll their output back
@@ -150,6 +154,8 @@ class BaseStateStore:
         """Documents written so far (for tests and metrics)."""
         self._parts: dict[str, dict[str, Any]] = {}
         self._durable_parts: dict[str, dict[str, Any]] = {}
+        self._bookmarks: dict[str, dict[str, Any]] = {}
+        self._durable_bookmarks: dict[str, dict[str, Any]] = {}
         self._mark: Mapping[str, Any] | None = None
         self._durable_mark: Mapping[str, Any] | None = None
         self._sink: CommittableSink | None = None
@@ -198,6 +204,9 @@ class BaseStateStore:
         document = self.read()
         if document is None:
             return
+        if isinstance(document, dict) and document.get("format") is None and _is_singer_state(document):
+            self._load_singer(document)
+            return
         if not isinstance(document, dict) or document.get("format") != STATE_FORMAT:
             raise StateError(f"{self.where} is not a streamer state document")
         if document.get("version") != STATE_VERSION:
@@ -212,6 +221,32 @@ class BaseStateStore:
         self.exports.data = {k: dict(v) for k, v in (document.get("exports") or {}).items()}
         self.run = dict(document.get("run") or {})
         self._mark = self._durable_mark = document.get("sink")
+        self._bookmarks = {k: dict(v) for k, v in (document.get("bookmarks") or {}).items()}
+        self._durable_bookmarks = {k: dict(v) for k, v in self._bookmarks.items()}
+
+    def _load_singer(self, document: dict[str, Any]) -> None:
+        """A Singer STATE (the message, or its ``value``) fed back: continue from its bookmarks."""
+        value = document.get("value") if document.get("type") == "STATE" else document
+        bookmarks = value.get("bookmarks") if isinstance(value, dict) else None
+        if not isinstance(bookmarks, dict) or not all(isinstance(v, dict) for v in bookmarks.values()):
+            raise StateError(f"{self.where} is a Singer STATE without a bookmarks object")
+        imported: dict[str, dict[str, Any]] = {}
+        for stream, entry in bookmarks.items():
+            if "replication_key_value" not in entry:
+                raise StateError(f"{self.where}: the Singer bookmark of {stream!r} has no replication_key_value")
+            imported[str(entry.get("key") or stream)] = {**entry, "stream": entry.get("stream", stream)}
+        self._bookmarks = {k: dict(v) for k, v in imported.items()}
+        self._durable_bookmarks = {k: dict(v) for k, v in imported.items()}
+
+    def bookmarks(self) -> dict[str, dict[str, Any]]:
+        """The saved bookmarks of incremental exports, by bookmark key."""
+        self.load()
+        return {k: dict(v) for k, v in self._bookmarks.items()}
+
+    def stage_bookmarks(self, bookmarks: Mapping[str, Mapping[str, Any]]) -> None:
+        """Bookmarks a written batch completed: saved with the next flush (with that batch's checkpoint)."""
+        self._bookmarks.update({k: dict(v) for k, v in bookmarks.items()})
+        self._dirty = True
 
     def reset(self) -> None:
         self._parts, self._durable_parts = {}, {}
@@ -269,6 +304,7 @@ class BaseStateStore:
         if not self._dirty:
             return
         parts = {k: dict(v) for k, v in self._parts.items()}
+        bookmarks = {k: dict(v) for k, v in self._bookmarks.items()}
         mark = self._mark
         self._dirty = False
         self._last_flush = time.monotonic()
@@ -276,6 +312,7 @@ class BaseStateStore:
             await self._sink.sync()  # the data a mark names is durable before the mark is
         with self._lock:
             self._durable_parts, self._durable_mark = parts, mark
+            self._durable_bookmarks = bookmarks
         await anyio.to_thread.run_sync(self.save_now)
 
     async def close(self, error: BaseException | None = None) -> None:
@@ -308,12 +345,18 @@ class BaseStateStore:
                 "parts": self._durable_parts,
                 "sink": self._durable_mark,
             }
+            if self._durable_bookmarks:
+                document["bookmarks"] = self._durable_bookmarks
             document = scrub(document)
             try:
                 self.write(document)
             except (OSError, TypeError) as exc:  # TypeError: a decoder state that is not JSON
                 raise StateError(f"cannot save state to {self.where}: {scrub_text(str(exc))}") from exc
             self.saves += 1
+
+
+def _is_singer_state(document: dict[str, Any]) -> bool:
+    return document.get("type") == "STATE" or "bookmarks" in document
 
 
 def _utc_now() -> str:
