@@ -122,7 +122,7 @@ class BookmarkTracker:
             return None
         return self.state.exports.get(_plan_key(key))
 
-    def remember_window(self, key: str, start: str, end: str, export_id: str) -> None:
+    def remember_window(self, key: str, start: str | None, end: str, export_id: str) -> None:
         """Save at once which export covers which window, so a rerun resumes that very export."""
         if self.state is not None:
             self.state.exports[_plan_key(key)] = {"start": start, "end": end, "id": export_id}

@@ -11,6 +11,7 @@ the engine calls it before a request once 80% of the lifetime passed and on
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import date, datetime
@@ -18,7 +19,10 @@ from datetime import date, datetime
 import aiohttp
 
 import streamer.providers.mews.entities  # noqa: F401  (registers the typed entities)
-from streamer.errors import ExportError, PartChangedError
+from streamer.errors import ConfigError, ExportError, PartChangedError
+from streamer.incremental.bookmarks import BookmarkTracker
+from streamer.incremental.mews import MewsIncremental, Round
+from streamer.incremental.windows import Incremental, as_incremental
 from streamer.http.retry import RetryPolicy
 from streamer.providers.mews.client import DEFAULT_CLIENT, MewsClient, MewsCredentials, RetryHook
 from streamer.providers.mews.lifecycle import CreatedHook, ExportLifecycle, MewsExport, PollPolicy
@@ -64,6 +68,7 @@ class MewsSource:
         limiter: SlidingWindowLimiter | None = None,
         on_export_created: CreatedHook | None = None,
         on_retry: RetryHook | None = None,
+        incremental: Incremental | bool = False,
     ) -> None:
         self.credentials = MewsCredentials(platform_url, client_token, access_token, client)
         self.requests = build_requests(
@@ -86,6 +91,16 @@ class MewsSource:
         self.on_retry = on_retry
         self.lifecycle: ExportLifecycle | None = None
         """The lifecycle of the current (or last) run: ``created``, ``in_use``, ``polls``."""
+        options = as_incremental(incremental)
+        self.incremental = None if options is None else MewsIncremental(
+            options, platform_url=platform_url, access_token=access_token,
+            enterprise_ids=enterprise_ids, chain_ids=chain_ids,
+        )
+        """Changes since each entity's bookmark (see :mod:`streamer.incremental.mews`)."""
+        if self.incremental is not None and (updated_from is not None or updated_to is not None):
+            raise ConfigError("an incremental export sets UpdatedUtc itself: use since= (CLI: --since), "
+                              "not updated_from/updated_to")
+        self.bookmarks: BookmarkTracker | None = self.incremental.tracker if self.incremental else None
 
     @property
     def created_exports(self) -> dict[str, str]:
@@ -96,25 +111,43 @@ class MewsSource:
         client = MewsClient(
             self.credentials, session, retry=self.retry, limiter=self.limiter, on_retry=self.on_retry
         )
+        incremental = self.incremental
+        rounds = [Round(self.requests, {}, self.known_exports)] if incremental is None else incremental.rounds(self.requests)
+        for round_ in rounds:  # one, unless incremental windows split a long gap
+            async for part in self._round_parts(client, round_):
+                yield part
+
+    async def _round_parts(self, client: MewsClient, round_: Round) -> AsyncIterator[Part]:
+        incremental = self.incremental
+        on_created = self.on_export_created
+        if incremental is not None:
+            incremental.begin(round_)
+            on_created = _chain(incremental.created, self.on_export_created)
         lifecycle = self.lifecycle = ExportLifecycle(
             client,
-            self.requests,
-            policy=self.poll,
-            known_exports=self.known_exports,
-            on_created=self.on_export_created,
+            round_.requests,
+            policy=self.poll if incremental is None else dataclasses.replace(self.poll, reuse_known=True),
+            known_exports=round_.known,
+            on_created=on_created,
         )
         async for export in lifecycle.ready():
             refresher = _ExportRefresher(lifecycle, export, max_age=self.url_ttl * SHARE_FRACTION)
             count = len(export.files)
+            infos = [
+                PartInfo(
+                    source=self.name,
+                    index=index,
+                    entity_type=export.entity_type,
+                    export_id=export.id,
+                    name=f"part {index + 1}/{count}",
+                )
+                for index in range(count)
+            ]
+            if incremental is not None:
+                incremental.expect(export.entity_type, export.id, infos)
             for index, entry in enumerate(export.files):
                 yield Part(
-                    info=PartInfo(
-                        source=self.name,
-                        index=index,
-                        entity_type=export.entity_type,
-                        export_id=export.id,
-                        name=f"part {index + 1}/{count}",
-                    ),
+                    info=infos[index],
                     url=entry.url,
                     size=entry.size,
                     format="jsonl",
@@ -123,6 +156,17 @@ class MewsSource:
                     url_ttl=self.url_ttl,
                     url_issued_at=export.fetched_at,
                 )
+
+
+def _chain(first: CreatedHook, then: CreatedHook | None) -> CreatedHook:
+    async def both(entity_type: str, export_id: str) -> None:
+        first(entity_type, export_id)
+        if then is not None:
+            result = then(entity_type, export_id)
+            if result is not None:
+                await result
+
+    return both
 
 
 class _ExportRefresher:
