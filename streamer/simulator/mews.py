@@ -33,6 +33,7 @@ import orjson
 from aiohttp import web
 
 from streamer.providers.mews.requests import ENTITY_TYPES  # the documented list, one copy
+from streamer.simulator.changes import ChangingRecords, SimClock, split_parts
 from streamer.simulator.server import SimExport, Simulator
 
 DEMO_CLIENT_TOKEN = "E0D439EE522F44368DC78E1BFB03710C-D24FB11DBE31D4621C4817E028D9E1D"
@@ -83,6 +84,8 @@ class MewsSimConfig:
     rate_limit: tuple[int, float] | None = (200, 30.0)
     """Server-side limit per access token: (requests, seconds), sliding window."""
     seed: int = 0
+    clock: SimClock = field(default_factory=SimClock)
+    """The API's notion of now: ``Filters.UpdatedUtc`` is checked against it."""
 
 
 class MewsApi:
@@ -99,6 +102,19 @@ class MewsApi:
         """(action, status) of every error answer."""
         self._rng = random.Random(config.seed)
         self._window: dict[str, deque[float]] = {}
+        self.changes: dict[str, ChangingRecords] = {}
+        """Entity type → records that change over time; its exports are snapshots filtered by UpdatedUtc."""
+
+    @property
+    def clock(self) -> SimClock:
+        return self.config.clock
+
+    def track_changes(self, entity_type: str, *, records: int = 500, **options: Any) -> ChangingRecords:
+        """Serve ``entity_type`` from records that change as :meth:`ChangingRecords.advance` is called."""
+        options.setdefault("enterprises", self.config.enterprises)
+        dataset = ChangingRecords(entity_type, records=records, clock=self.clock, seed=self.config.seed, **options)
+        self.changes[entity_type] = dataset
+        return dataset
 
     # ---------------------------------------------------------------- status
 
@@ -209,16 +225,22 @@ class MewsApi:
         if entity in self.config.forbidden:
             raise _Reject(403, f"The access token has no permission to export {entity}.")
         enterprises = _check_scope(body.get("Scope"))
-        _check_filters(entity, body.get("Filters"))
+        updated = _check_filters(entity, body.get("Filters"), self.clock.now())
         for existing in self.exports.values():
             if existing.entity_type == entity and self.status(existing) in ("Pending", "Processing"):
                 raise _Reject(400, f"An export of entity type {entity} is already Pending or Processing.")
-        records = self.config.records
-        count = records.get(entity, 1000) if isinstance(records, dict) else records
-        export = self.sim.add_export(
-            entity, records=count, parts=self.config.parts, gzip=self.config.gzip,
-            enterprises=enterprises or self.config.enterprises,
-        )
+        if entity in self.changes:  # a snapshot of the changing records, as the filter selects them
+            lines = self.changes[entity].snapshot(*(updated or (None, None)), enterprises)
+            export = SimExport(str(uuid.uuid4()), entity, split_parts(entity, lines, self.config.parts),
+                               self.config.gzip)
+            self.sim.exports[export.id] = export
+        else:
+            records = self.config.records
+            count = records.get(entity, 1000) if isinstance(records, dict) else records
+            export = self.sim.add_export(
+                entity, records=count, parts=self.config.parts, gzip=self.config.gzip,
+                enterprises=enterprises or self.config.enterprises,
+            )
         state = export.vendor
         state.update(created=time.monotonic(), created_utc=datetime.now(timezone.utc), request=body)
         if self.config.fail_next.get(entity, 0) > 0:
@@ -292,7 +314,8 @@ def _check_scope(scope: Any) -> list[str] | None:
     return ids if keys[0] == "EnterpriseIds" else None
 
 
-def _check_filters(entity: str, filters: Any) -> None:
+def _check_filters(entity: str, filters: Any, now: datetime) -> tuple[datetime, datetime] | None:
+    """Validate ``Filters``; return the UpdatedUtc interval, if any."""
     if filters is not None and not isinstance(filters, dict):
         raise _Reject(400, "Filters must be an object.")
     filters = filters or {}
@@ -301,12 +324,15 @@ def _check_filters(entity: str, filters: Any) -> None:
         if not isinstance(updated, dict):
             raise _Reject(400, "Filters.UpdatedUtc must be an object.")
         start, end = _utc(updated.get("StartUtc"), "StartUtc"), _utc(updated.get("EndUtc"), "EndUtc")
-        if end > datetime.now(timezone.utc) - timedelta(minutes=5):
+        if end > now - timedelta(minutes=5):
             raise _Reject(400, "Filters.UpdatedUtc.EndUtc must be at least 5 minutes in the past.")
         if start > end:
             raise _Reject(400, "Filters.UpdatedUtc.StartUtc must not be after EndUtc.")
         if end - start > timedelta(days=180):
             raise _Reject(400, "Filters.UpdatedUtc must not span more than 180 days.")
+        interval = (start, end)
+    else:
+        interval = None
     if entity == "LedgerEntry":
         posting = (filters.get("LedgerEntryFilters") or {}).get("Posting")
         if not isinstance(posting, dict):
@@ -317,6 +343,7 @@ def _check_filters(entity: str, filters: Any) -> None:
             raise _Reject(400, "Filters.LedgerEntryFilters.Posting needs Start and End dates.") from None
         if start_day > end_day:
             raise _Reject(400, "Filters.LedgerEntryFilters.Posting.Start must not be after End.")
+    return interval
 
 
 def _utc(value: Any, name: str) -> datetime:
