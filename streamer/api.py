@@ -24,6 +24,7 @@ import anyio
 from streamer.engine.config import StreamConfig
 from streamer.engine.runner import CheckpointHook, ProgressHook, run_export
 from streamer.engine.stats import RunStats
+from streamer.incremental.bookmarks import IncrementalSource
 from streamer.providers.base import Source
 from streamer.providers.urls import UrlSource
 from streamer.records import Batch, Checkpoint, Compression, Format, Record
@@ -71,6 +72,8 @@ async def run(
     if state is None and resume and hasattr(sink, "load_checkpoints"):
         checkpoints, resume = dict(checkpoints or {}), None  # the sink's own checkpoints win
     store = _state_of(state, resume, checkpoints)
+    if isinstance(source, IncrementalSource) and source.bookmarks is not None:
+        source.bookmarks.attach_state(store)  # bookmarks saved with the checkpoints too
     config = _config(config, options)
     stats = RunStats()
     progress = {"on_progress": on_progress, "progress_interval": progress_interval, "stats": stats}

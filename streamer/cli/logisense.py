@@ -9,6 +9,7 @@ import orjson
 
 from streamer.cli.execute import execute
 from streamer.cli.options import build_config, build_sink, engine_options, output_options
+from streamer.incremental.cli import refuse_incremental
 from streamer.errors import ConfigError
 from streamer.http.retry import RetryPolicy
 from streamer.providers.logisense import LogisenseSource
@@ -54,6 +55,8 @@ def _json_object(ctx: click.Context, param: click.Parameter, value: str | None) 
 @click.option("--url-ttl", default=30.0, show_default=True, help="Seconds a Download link stays valid.")
 @click.option("--delimiter", default=",", show_default=True, help="CSV field delimiter.")
 @click.option("--encoding", default="utf-8", show_default=True, help="CSV text encoding (ASCII-compatible).")
+@click.option("--incremental", is_flag=True, expose_value=False, callback=refuse_incremental, is_eager=True,
+              help="Refused: LogiSense's DataExport has no documented change filter.")
 @engine_options
 @output_options
 @click.pass_context

@@ -10,6 +10,7 @@ import click
 from streamer.cli.execute import execute
 from streamer.cli.options import build_config, build_sink, build_state, engine_options, output_options
 from streamer.errors import ConfigError
+from streamer.incremental.cli import build_incremental, incremental_options
 from streamer.providers.mews import ENTITY_TYPES, MewsSource, PollPolicy
 from streamer.providers.mews.client import DEFAULT_CLIENT, DEMO_PLATFORM_URL
 
@@ -56,6 +57,7 @@ def _export_ids(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @click.option("--max-poll-interval", default=120.0, show_default=True, help="Longest wait between polls.")
 @click.option("--recreate-failed", is_flag=True, help="Create a new export when Mews reports one as Failed.")
 @click.option("--url-ttl", default=600.0, show_default=True, help="Seconds a Mews file URL stays valid.")
+@incremental_options
 @engine_options
 @output_options
 @click.pass_context
@@ -79,6 +81,9 @@ def command(
     max_poll_interval: float,
     recreate_failed: bool,
     url_ttl: float,
+    incremental: bool,
+    overlap: float,
+    since: datetime | None,
     **options: Any,
 ) -> None:
     """Export Mews entities and stream every record to stdout, one JSON object per line.
@@ -97,6 +102,7 @@ def command(
       streamer mews --entity Reservation --updated-from 2025-01-01 --updated-to 2025-02-01 | jq .State
       streamer mews --entity LedgerEntry --posting-from 2025-01-01 --posting-to 2025-01-31 --format singer
       streamer mews --entity Customer --export-id Customer=3fa85f64-5717-4562-b3fd-2c963f66afa6
+      streamer mews --entity OrderItem --incremental --sink sqlite:///nightly.db   # changes since the last run
     """
     quiet = ctx.obj["quiet"] if ctx.obj else False
     missing = [
@@ -150,9 +156,12 @@ def command(
             url_ttl=url_ttl,
             retry=config.retry,
             on_export_created=announce,
+            incremental=build_incremental(incremental=incremental, overlap=overlap, since=since) or False,
         )
     except (ConfigError, ValueError) as exc:
         raise click.UsageError(str(exc)) from exc
+    if source.bookmarks is not None:
+        source.bookmarks.attach_state(state)
     execute(source, build_sink(**options), config, quiet=quiet, state=state)
 
 
