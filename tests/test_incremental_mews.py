@@ -102,6 +102,7 @@ async def test_full_run_then_changes_then_incremental_run(target: Target) -> Non
         assert abs((streamer.incremental.bookmarks.parse_iso(first_value, key) - first_end).total_seconds()) < 5
 
         touched = records.advance(hours=3)
+        api.clock.advance(timedelta(minutes=10))  # the last changes are 5 minutes old: visible to an export
         second = await streamer.run(mews_source(sim, ["OrderItem"], incremental=options), target.sink(),
                                     batch_size=50)
 
@@ -131,3 +132,32 @@ async def test_full_run_then_changes_then_incremental_run(target: Target) -> Non
             assert all(start.strftime("%Y-%m-%dT%H:%M:%SZ") <= u <= first_value for _, u in repeated)
         else:
             assert len(held) == len(records.current)  # each Id once
+
+
+async def test_a_200_day_gap_becomes_two_exports_committed_in_order(tmp_path: Path) -> None:
+    async with mews_simulator(parts=2) as (sim, api):
+        api.clock.advance(timedelta(days=-200))  # the first run happened 200 days ago
+        records = api.track_changes("OrderItem", records=120, history=timedelta(days=60))
+        options = Incremental(now=api.clock.now)
+        sink = lambda: SqliteSink(tmp_path / "out.db")  # noqa: E731
+        await streamer.run(mews_source(sim, ["OrderItem"], incremental=options), sink())
+        bookmark = streamer.incremental.bookmarks.parse_iso(
+            next(iter((await Target("sqlite", tmp_path, None).bookmarks()).values()))["replication_key_value"], "b")
+
+        api.clock.advance(timedelta(days=200))
+        ids = sorted(records.current)
+        for n, record_id in enumerate(ids[:40]):  # changes spread over the 200 days
+            records.update([record_id], at=bookmark + timedelta(days=5 * n, hours=1))
+        stats = await streamer.run(mews_source(sim, ["OrderItem"], incremental=options), sink())
+
+        windows = _updated_filters(api)[1:]
+        assert len(windows) == 2
+        (s1, e1), (s2, e2) = [
+            tuple(streamer.incremental.bookmarks.parse_iso(w[k], k) for k in ("StartUtc", "EndUtc")) for w in windows
+        ]
+        assert s1 == bookmark - timedelta(minutes=5) and e1 - s1 == timedelta(days=180)
+        assert s2 == e1 - timedelta(minutes=5) and e2 - s2 <= timedelta(days=180)
+        assert stats.records >= 40
+        (_, advanced), = (await Target("sqlite", tmp_path, None).bookmarks()).items()
+        assert advanced["replication_key_value"] == windows[1]["EndUtc"]
+        assert {r["Id"]: r for r in await Target("sqlite", tmp_path, None).lines()} == records.current

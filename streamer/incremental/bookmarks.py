@@ -55,6 +55,13 @@ class BookmarkSink(Protocol):
 
 
 @runtime_checkable
+class BookmarkEmitter(Protocol):
+    """A sink that hands bookmarks on to whoever runs it (Singer's STATE) instead of keeping them."""
+
+    emits_bookmarks: bool
+
+
+@runtime_checkable
 class BookmarkState(Protocol):
     """What a state store offers the tracker (see :class:`~streamer.state.store.BaseStateStore`)."""
 
@@ -100,6 +107,9 @@ class BookmarkTracker:
         elif self.state is not None:
             self.values = dict(self.state.bookmarks())
             self.loaded_from = "the state file"
+        elif isinstance(sink, BookmarkEmitter) and sink.emits_bookmarks:
+            self.values = {}  # the first run: its STATE, fed back with --state, carries them on
+            self.loaded_from = "nowhere yet"
         else:
             raise ConfigError(
                 "an incremental export needs somewhere to keep its bookmark: a storing sink "

@@ -50,6 +50,9 @@ class SingerSink:
     no ``Id``), since a target rejects records missing a declared key.
     """
 
+    emits_bookmarks = True
+    """Incremental bookmarks go out in STATE messages (a Singer runner keeps them)."""
+
     def __init__(self, target: BinaryIO | None = None, *, key_properties: tuple[str, ...] = ("Id",)) -> None:
         self._target = target
         self._stream: BinaryIO | None = None
