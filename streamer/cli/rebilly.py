@@ -15,6 +15,7 @@ from streamer.errors import ConfigError, StreamerError
 from streamer.http.redact import redact_text
 from streamer.http.retry import RetryPolicy
 from streamer.http.session import open_session
+from streamer.incremental.cli import build_incremental, incremental_options
 from streamer.providers.rebilly import DEFAULT_PREFIX, DateRange, ExportRequest, RebillySource, Recurring
 
 EXPORT_FORMATS = ("csv", "json", "json-api", "xml", "pdf")
@@ -53,6 +54,7 @@ RESOURCES = ("transactions", "customers", "subscriptions", "invoices", "invoiceI
 @click.option("--poll-interval", default=2.0, show_default=True, help="Seconds before the first status check (then x1.5).")
 @click.option("--max-poll-interval", default=30.0, show_default=True, help="Longest wait between status checks.")
 @click.option("--timeout", default=6 * 3600.0, show_default=True, help="Seconds an export may take before the run fails.")
+@incremental_options
 @engine_options
 @output_options
 @click.pass_context
@@ -84,6 +86,9 @@ def command(
     poll_interval: float,
     max_poll_interval: float,
     timeout: float,
+    incremental: bool,
+    overlap: float,
+    since: Any,
     **options: Any,
 ) -> None:
     """Request a Rebilly data export, wait for it, and stream every record as one JSON object per line.
@@ -101,6 +106,7 @@ def command(
       streamer rebilly --sandbox --resource customers --export-format json --format singer
       streamer rebilly --export-id 4f6cf35x-2c4y-483z-a0a9-158621f77a21 | jq .id
       streamer rebilly --list-exports --list-filter status:completed
+      streamer rebilly --resource customers --export-format json --incremental --sink sqlite:///billing.db
     """
     quiet = ctx.obj["quiet"] if ctx.obj else False
     if not organization_id:
@@ -125,7 +131,8 @@ def command(
     # --state: an export created by an interrupted run (same request) is streamed, not requested again
     state = build_state(**options)
     remember = None
-    if state is not None and not export_ids and not all_exports and not list_exports:
+    changes = build_incremental(incremental=incremental, overlap=overlap, since=since)
+    if state is not None and not export_ids and not all_exports and not list_exports and changes is None:
         key = request.fingerprint()
         known = state.known_exports("rebilly").get(key)
         if known:
@@ -153,9 +160,12 @@ def command(
             timeout=timeout,
             retry=RetryPolicy(max_attempts=config.retry.max_attempts),
             on_export_created=remember,
+            incremental=changes or False,
         )
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
+    if source.bookmarks is not None:
+        source.bookmarks.attach_state(state)
     if list_exports:
         _print_listing(source, list_filter, config)
         return

@@ -20,7 +20,7 @@ import gzip
 import itertools
 import random
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -62,8 +62,13 @@ class ChangingRecords:
         history: timedelta = timedelta(days=30),
         change_fraction: float = 0.05,
         new_per_hour: int = 5,
+        builder: Callable[[random.Random], dict[str, Any]] | None = None,
+        fields: tuple[str, str, str] = ("Id", "CreatedUtc", "UpdatedUtc"),
     ) -> None:
         self.entity_type = entity_type
+        self.id_field, self.created_field, self.updated_field = fields
+        """Names of the id, creation and change time fields (Mews: ``Id``, ``CreatedUtc``, ``UpdatedUtc``)."""
+        self._make = builder
         self.clock = clock
         self.enterprises = list(enterprises)
         self.change_fraction = change_fraction
@@ -104,6 +109,8 @@ class ChangingRecords:
             self._change(record_id, at or self.clock.now())
 
     def _body(self, enterprise: str) -> dict[str, Any]:
+        if self._make is not None:
+            return self._make(self._rng)
         ctx = {"enterprise": enterprise, "chain": self._chain, "service": str(uuid.UUID(int=self._rng.getrandbits(128))),
                "currency": self._rng.choice(CURRENCIES)}
         return self._builder(self._rng, ctx)
@@ -112,33 +119,40 @@ class ChangingRecords:
         record_id = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
         body = self._body(self._rng.choice(self.enterprises))
         stamp = _stamp(moment)
-        self.current[record_id] = {"Id": record_id, **body, "CreatedUtc": stamp, "UpdatedUtc": stamp}
+        self.current[record_id] = {**body, self.id_field: record_id, self.created_field: stamp,
+                                   self.updated_field: stamp}
         self.versions[record_id] = 1
         return record_id
 
     def _change(self, record_id: str, moment: datetime) -> None:
         old = self.current[record_id]
         body = self._body(old.get("EnterpriseId") or self._rng.choice(self.enterprises))
-        for kept in ("EnterpriseId", "ChainId", "CreatedUtc"):
+        for kept in ("EnterpriseId", "ChainId", self.created_field):
             if kept in old:
                 body[kept] = old[kept]
-        self.current[record_id] = {"Id": record_id, **body, "UpdatedUtc": _stamp(moment)}
+        self.current[record_id] = {**body, self.id_field: record_id, self.updated_field: _stamp(moment)}
         self.versions[record_id] += 1
 
     # ----------------------------------------------------------- snapshots
 
-    def snapshot(self, start: datetime | None, end: datetime | None,
-                 enterprises: Sequence[str] | None = None) -> list[bytes]:
-        """The current versions with ``start <= UpdatedUtc <= end``, as JSONL lines, oldest change first."""
+    def select(self, start: datetime | None, end: datetime | None,
+               enterprises: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """The current versions changed in ``[start, end]`` (in scope), oldest change first."""
         low = _stamp(start) if start else ""
         high = _stamp(end) if end else "~"
         scope = set(enterprises) if enterprises else None
+        updated = self.updated_field
         chosen = [
             r for r in self.current.values()
-            if low <= r["UpdatedUtc"] <= high and (scope is None or r.get("EnterpriseId") in scope)
+            if low <= r[updated] <= high and (scope is None or r.get("EnterpriseId") in scope)
         ]
-        chosen.sort(key=lambda r: (r["UpdatedUtc"], r["Id"]))
-        return [orjson.dumps(r) for r in chosen]
+        chosen.sort(key=lambda r: (r[updated], r[self.id_field]))
+        return chosen
+
+    def snapshot(self, start: datetime | None, end: datetime | None,
+                 enterprises: Sequence[str] | None = None) -> list[bytes]:
+        """:meth:`select` as JSONL lines."""
+        return [orjson.dumps(r) for r in self.select(start, end, enterprises)]
 
 
 class SnapshotContent:

@@ -40,6 +40,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from streamer.simulator.changes import ChangingRecords, SimClock
 from streamer.simulator.server import Simulator
 
 PREFIXES = ("/experimental/data-exports", "/data-exports")
@@ -69,6 +70,8 @@ class RebillyExport:
     zipped: bool = False
     ids: list[str] = field(default_factory=list)
     """Record ids in file order (for exactly-once assertions)."""
+    snapshot: list[dict[str, Any]] | None = None
+    """The records, when taken from changing records (:meth:`RebillySim.track_changes`)."""
 
     @property
     def status(self) -> str:
@@ -135,6 +138,18 @@ class RebillySim:
         self.throttled = 0
         self._rng = random.Random(seed)
         self._seed = seed
+        self.clock = SimClock()
+        self.changes: dict[str, ChangingRecords] = {}
+        """Resource → records that change over time; exports honour ``dateRange`` on ``updatedTime``."""
+
+    def track_changes(self, resource: str, *, records: int = 200, **options: Any) -> ChangingRecords:
+        """Serve ``resource`` from records that change as the returned object's ``advance`` is called."""
+        make = BUILDERS.get(resource, _transaction)
+        dataset = ChangingRecords(resource, records=records, clock=self.clock, seed=self._seed,
+                                  builder=lambda rng: make(rng, 0), fields=("id", "createdTime", "updatedTime"),
+                                  **options)
+        self.changes[resource] = dataset
+        return dataset
 
     # --------------------------------------------------------------- exports
 
@@ -175,6 +190,9 @@ class RebillySim:
             failure_reason=self.fail_next,
         )
         self.fail_next = None
+        if export.resource in self.changes:
+            export.snapshot = self.changes[export.resource].select(*_date_range(body))
+            export.records = len(export.snapshot)
         self.exports[export.id] = export
         return export
 
@@ -260,7 +278,18 @@ BUILDERS = {"transactions": _transaction, "customers": _customer}
 TEMPLATES = 64
 
 
+def _date_range(body: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
+    """The ``dateRange`` on ``updatedTime`` of a request (anything else selects every change)."""
+    window = body.get("dateRange")
+    if not isinstance(window, dict) or window.get("field") != "updatedTime":
+        return None, None
+    return tuple(datetime.fromisoformat(str(window[k]).replace("Z", "+00:00")) for k in ("start", "end"))  # type: ignore[return-value]
+
+
 def _records(export: RebillyExport, seed: int) -> Iterator[dict[str, Any]]:
+    if export.snapshot is not None:
+        yield from export.snapshot
+        return
     builder = BUILDERS.get(export.resource, _transaction)
     rng = random.Random(f"{seed}/{export.id}")
     templates = [builder(rng, t) for t in range(TEMPLATES)]
