@@ -196,9 +196,9 @@ class _Run:
                 await self._consume(part_batches)
 
     async def _deliver(self, batch: Batch) -> None:
-        count = len(batch.records)  # before the sink: a consumer may empty the list as it goes
         if self.bookmarks is not None:
-            self.bookmarks.stamp(batch)
+            self.bookmarks.stamp(batch)  # may drop an overlap's repeats
+        count = len(batch.records)  # before the sink: a consumer may empty the list as it goes
         await self.sink.write(batch)
         if batch.bookmarks:
             self.bookmarks.committed(batch)  # type: ignore[union-attr]

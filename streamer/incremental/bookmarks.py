@@ -20,10 +20,11 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol, runtime_checkable
 
 from streamer.errors import ConfigError
+from streamer.incremental.repeats import RepeatFilter
 from streamer.records import Batch, Checkpoint, PartInfo
 
 Bookmarks = dict[str, dict[str, Any]]
@@ -85,8 +86,11 @@ class _Window:
 class BookmarkTracker:
     """Follows the windows of one run and stamps their bookmarks on the batches that complete them."""
 
-    def __init__(self, replication_key: str) -> None:
+    def __init__(self, replication_key: str, *, overlap: timedelta = timedelta(0)) -> None:
         self.replication_key = replication_key
+        self.overlap = overlap
+        self.repeats = RepeatFilter(replication_key)
+        """Drops the overlap's records already delivered (see :mod:`streamer.incremental.repeats`)."""
         self.values: Bookmarks = {}
         """Committed bookmarks (loaded at the start, advanced as windows complete)."""
         self.state: BookmarkState | None = None
@@ -116,6 +120,8 @@ class BookmarkTracker:
                 "(sqlite:, duckdb:, postgresql:, dir:) or a state file (CLI: --state FILE; library: state=)"
             )
         self._done = {key for key, checkpoint in checkpoints.items() if checkpoint.done}
+        for key, entry in self.values.items():
+            self.repeats.load(entry.get("key") or key, entry.get("delivered") or ())
 
     def value(self, key: str, stream: str) -> datetime | None:
         """The committed bookmark of ``key`` (a Singer STATE keyed by stream name is accepted too)."""
@@ -146,12 +152,14 @@ class BookmarkTracker:
             self._by_part[part.key] = window
 
     def stamp(self, batch: Batch) -> Batch:
-        """Before the sink writes ``batch``: attach the bookmarks it completes (none mostly)."""
+        """Before the sink writes ``batch``: drop repeats, attach the bookmarks it completes (none mostly)."""
         checkpoint = batch.checkpoint
+        window = self._by_part.get(checkpoint.part_key)
+        if window is not None and batch.records:
+            batch.records = self.repeats.keep(window.key, batch.records, self._tail_from(window.end))
         if not checkpoint.done:
             return batch
         self._done.add(checkpoint.part_key)
-        window = self._by_part.get(checkpoint.part_key)
         if window is None:
             return batch
         window.remaining.discard(checkpoint.part_key)
@@ -190,7 +198,16 @@ class BookmarkTracker:
             last = queue.popleft()
         if last is None:
             return {}
-        return {key: {"stream": last.stream, "replication_key": self.replication_key, "replication_key_value": last.end}}
+        entry: dict[str, Any] = {"stream": last.stream, "replication_key": self.replication_key,
+                                 "replication_key_value": last.end}
+        delivered = self.repeats.delivered(key, self._tail_from(last.end))
+        if delivered:
+            entry["delivered"] = delivered
+        return {key: entry}
+
+    def _tail_from(self, end: str) -> str:
+        """Versions at or after this are in the next window too (text form of ``end - overlap``)."""
+        return iso(parse_iso(end, "window end") - self.overlap)
 
 
 def _plan_key(key: str) -> str:

@@ -49,7 +49,7 @@ class MewsIncremental:
     def __init__(self, options: Incremental, *, platform_url: str, access_token: str,
                  enterprise_ids: Sequence[str], chain_ids: Sequence[str]) -> None:
         self.options = options
-        self.tracker = BookmarkTracker(REPLICATION_KEY)
+        self.tracker = BookmarkTracker(REPLICATION_KEY, overlap=options.overlap)
         self.scope = _scope(access_token, enterprise_ids, chain_ids)
         self.platform = urlsplit(platform_url).netloc or platform_url
         self._current: Round | None = None

@@ -30,7 +30,7 @@ class RebillyIncremental:
 
     def __init__(self, options: Incremental, *, organization_id: str, resource: str) -> None:
         self.options = options
-        self.tracker = BookmarkTracker(REPLICATION_KEY)
+        self.tracker = BookmarkTracker(REPLICATION_KEY, overlap=options.overlap)
         self.key = f"rebilly/{organization_id}/{resource}"
         self.stream = resource
         self.window: Window | None = None
