@@ -164,3 +164,26 @@ async def test_a_200_day_gap_becomes_two_exports_committed_in_order(tmp_path: Pa
         (_, advanced), = (await Target("sqlite", tmp_path, None).bookmarks()).items()
         assert advanced["replication_key_value"] == windows[1]["EndUtc"]
         assert {r["Id"]: r for r in await Target("sqlite", tmp_path, None).lines()} == records.current
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_an_upsert_never_replaces_a_newer_version(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    target = Target(kind, tmp_path, request.getfixturevalue("postgres_dsn") if kind == "postgres" else None)
+    info = streamer.PartInfo("mews", 0, "OrderItem", "e1")
+
+    def batch(version: str, line: int) -> streamer.Batch:
+        raw = orjson.dumps({"Id": "a", "UpdatedUtc": version, "Note": version})
+        record = streamer.Record(None, info, line, 0, raw)
+        return streamer.Batch([record], info, streamer.Checkpoint(info.key, line, line))
+
+    sink = target.sink()
+    await sink.open()
+    try:
+        await sink.write(batch("2026-01-02T00:00:00Z", 1))
+        await sink.write(batch("2026-01-01T00:00:00Z", 2))  # an older export streamed late
+        held = await target.lines()
+        await sink.write(batch("2026-01-03T00:00:00Z", 3))
+    finally:
+        await sink.close(None)
+    assert [r["Note"] for r in held] == ["2026-01-02T00:00:00Z"]
+    assert [r["Note"] for r in await target.lines()] == ["2026-01-03T00:00:00Z"]
