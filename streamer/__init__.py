@@ -23,6 +23,7 @@ from streamer.errors import (
 )
 from streamer.http.retry import RetryPolicy
 from streamer.http.session import HTTPConfig
+from streamer.incremental import Incremental
 from streamer.providers.base import Source
 from streamer.providers.logisense import LogisenseSource
 from streamer.providers.mews import MewsSource
@@ -43,6 +44,7 @@ from streamer.metrics import Progress, log_progress
 from streamer.workers import PartitionedSource
 
 __all__ = [
+    "Incremental",
     "BadLines",
     "BaseStateStore",
     "Batch",
