@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
-from datetime import datetime
 
 from streamer.errors import ConfigError
 from streamer.incremental.bookmarks import BookmarkTracker, iso, parse_iso

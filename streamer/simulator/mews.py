@@ -16,6 +16,11 @@ errors shaped ``{Message, RequestId, Details}``:
 Exports move Pending → Processing → Success over configurable seconds (or
 end Failed, stay Processing, or turn Expired) and have several JSONL parts
 whose signed URLs expire after ``url_ttl``; every getAll signs new ones.
+
+:meth:`MewsApi.track_changes` serves an entity type from records that change
+on a simulated clock (:mod:`streamer.simulator.changes`): its exports are
+snapshots of the versions inside ``Filters.UpdatedUtc``, and the "at least 5
+minutes in the past" rule is judged by that clock.
 """
 
 from __future__ import annotations
