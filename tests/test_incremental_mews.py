@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import duckdb
 import orjson
 import pytest
 
 import streamer
 from streamer.incremental.windows import Incremental
 from streamer.sinks.directory import DirSink
+from streamer.sinks.duckdb import DuckDBSink
 from streamer.sinks.postgres import PostgresSink
 from streamer.sinks.sqlite import SqliteSink
 from tests.support.mews import mews_simulator, mews_source
@@ -42,6 +44,8 @@ class Target:
             return SqliteSink(self.tmp_path / "out.db")
         if self.kind == "dir":
             return DirSink(self.tmp_path / "out")
+        if self.kind == "duckdb":
+            return DuckDBSink(self.tmp_path / "out.duckdb")
         return PostgresSink(self.dsn, schema=self.schema)
 
     async def lines(self) -> list[dict[str, Any]]:
@@ -49,6 +53,9 @@ class Target:
         if self.kind == "sqlite":
             with sqlite3.connect(self.tmp_path / "out.db") as conn:
                 return [orjson.loads(r) for (r,) in conn.execute("SELECT record FROM order_item")]
+        if self.kind == "duckdb":
+            with duckdb.connect(str(self.tmp_path / "out.duckdb")) as conn:
+                return [orjson.loads(r) for (r,) in conn.execute("SELECT record FROM order_item").fetchall()]
         if self.kind == "dir":
             out = []
             for path in sorted((self.tmp_path / "out").glob("order_item-*.jsonl")):
@@ -166,7 +173,7 @@ async def test_a_200_day_gap_becomes_two_exports_committed_in_order(tmp_path: Pa
         assert {r["Id"]: r for r in await Target("sqlite", tmp_path, None).lines()} == records.current
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb", "postgres"])
 async def test_an_upsert_never_replaces_a_newer_version(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     target = Target(kind, tmp_path, request.getfixturevalue("postgres_dsn") if kind == "postgres" else None)
     info = streamer.PartInfo("mews", 0, "OrderItem", "e1")
@@ -179,11 +186,13 @@ async def test_an_upsert_never_replaces_a_newer_version(kind: str, tmp_path: Pat
     sink = target.sink()
     await sink.open()
     try:
-        await sink.write(batch("2026-01-02T00:00:00Z", 1))
+        await sink.write(batch("2026-01-02T00:00:00.5Z", 1))
         await sink.write(batch("2026-01-01T00:00:00Z", 2))  # an older export streamed late
+        await sink.write(batch("2026-01-02T00:00:00Z", 3))  # older, though longer as text
+        await sink.write(batch("2026-01-02T01:00:00+02:00", 4))  # 23:00Z the day before: older
         held = await target.lines()
-        await sink.write(batch("2026-01-03T00:00:00Z", 3))
+        await sink.write(batch("2026-01-03T00:00:00Z", 5))
     finally:
         await sink.close(None)
-    assert [r["Note"] for r in held] == ["2026-01-02T00:00:00Z"]
+    assert [r["Note"] for r in held] == ["2026-01-02T00:00:00.5Z"]
     assert [r["Note"] for r in await target.lines()] == ["2026-01-03T00:00:00Z"]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from streamer.errors import ConfigError
+from streamer.incremental.storage import is_not_older
 from streamer.sinks.embedded import EmbeddedSqlSink
 from streamer.sinks.rows import Row
 
@@ -45,10 +46,20 @@ class DuckDBSink(EmbeddedSqlSink):
         ids, enterprises, updated, records = (list(column) for column in zip(*rows, strict=True))
         # Delete-then-insert in the batch's transaction: the same result as
         # ON CONFLICT DO UPDATE (rows are unique per batch), measured ~1.7x faster.
-        conn.execute(f"DELETE FROM {table} WHERE id IN (SELECT unnest($1::VARCHAR[]))", [ids])
+        # A stored row is replaced only by a version that is not older than it
+        # (``UpdatedUtc``), as the SQLite and PostgreSQL upserts do.
         conn.execute(
-            f"INSERT INTO {table} (id, enterprise_id, updated_utc, record) "
-            "SELECT * FROM (SELECT unnest($1::VARCHAR[]), unnest($2::VARCHAR[]), unnest($3::VARCHAR[]), "
-            "unnest($4::VARCHAR[])::JSON)",
+            "CREATE OR REPLACE TEMP TABLE _streamer_incoming AS SELECT * FROM (SELECT unnest($1::VARCHAR[]) AS id, "
+            "unnest($2::VARCHAR[]) AS enterprise_id, unnest($3::VARCHAR[]) AS updated_utc, "
+            "unnest($4::VARCHAR[])::JSON AS record)",
             [ids, enterprises, updated, [r.decode() for r in records]],
         )
+        conn.execute(
+            f"DELETE FROM {table} USING _streamer_incoming AS incoming WHERE {table}.id = incoming.id AND "
+            + is_not_older("incoming.updated_utc", f"{table}.updated_utc", "duckdb")
+        )
+        conn.execute(
+            f"INSERT INTO {table} (id, enterprise_id, updated_utc, record) "
+            f"SELECT * FROM _streamer_incoming WHERE id NOT IN (SELECT id FROM {table})"
+        )
+        conn.execute("DROP TABLE _streamer_incoming")

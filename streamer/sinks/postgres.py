@@ -121,7 +121,7 @@ class PostgresSink:
                     f"SELECT id, enterprise_id, updated_utc, record FROM {stage} "
                     "ON CONFLICT (id) DO UPDATE SET enterprise_id = excluded.enterprise_id, "
                     "updated_utc = excluded.updated_utc, record = excluded.record"
-                    + newer_only(f"{self.schema}.{table}")
+                    + newer_only(f"{self.schema}.{table}", "postgresql")
                 )
             await conn.execute(
                 f"INSERT INTO {self._checkpoints} ({CHECKPOINT_COLUMN_LIST}) "

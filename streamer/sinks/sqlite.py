@@ -45,6 +45,6 @@ class SqliteSink(EmbeddedSqlSink):
         conn.executemany(
             f"INSERT INTO {table} (id, enterprise_id, updated_utc, record) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (id) DO UPDATE SET enterprise_id = excluded.enterprise_id, "
-            "updated_utc = excluded.updated_utc, record = excluded.record" + newer_only(table),
+            "updated_utc = excluded.updated_utc, record = excluded.record" + newer_only(table, "sqlite"),
             [(i, e, u, r.decode()) for i, e, u, r in rows],
         )
