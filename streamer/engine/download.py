@@ -233,9 +233,11 @@ class PartDownload:
         stats, run_stats, chain, batcher, decoder = self.stats, self._run_stats, self._chain, self._batcher, self._decoder
         already = SkipBytes(plan.skip)
         floor = RateFloor(self.label, config.min_rate_bytes, config.min_rate_window)
-        begin, body = self.raw_offset, 0
+        begin, body, span = self.raw_offset, 0, plan.span
         async for chunk in response.content.iter_any():
             body += len(chunk)
+            if span is not None and body > span:  # before a byte of the excess reaches the decoder
+                raise PartError(self.label, f"response body has more than the {span} bytes it announced")
             floor.add(len(chunk))
             if already.remaining and not (chunk := already.cut(chunk)):
                 continue
