@@ -58,8 +58,9 @@ class Gunzip:
         try:
             yield from self._stream.feed(data)
         except zlib.error as exc:
-            where = "after its last member" if self._stream.members else "at its start"
-            raise ByteStageError(f"{self._what} holds bytes that are not gzip {where} ({exc})") from None
+            members = self._stream.members
+            where = f"after {members} complete member{'s' if members != 1 else ''}" if members else "in its first member"
+            raise ByteStageError(f"{self._what} is not valid gzip {where} ({exc})") from None
 
     def flush(self) -> tuple[bytes, ...]:
         if self._stream.truncated:
@@ -156,6 +157,9 @@ class HtmlGuard:
 
     def decode(self, data: bytes) -> tuple[bytes, ...]:
         head = self._head + data if self._head else data
+        if len(head) < len(_BOM) and _BOM.startswith(head):
+            self._head = head  # perhaps a BOM, split across chunks
+            return ()
         start = head[3:] if head.startswith(_BOM) else head
         start = start.lstrip()
         if len(start) < len(_HTML_STARTS[0]) and len(head) < _SNIFF_LIMIT and _could_be_html(start):

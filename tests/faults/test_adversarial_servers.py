@@ -174,7 +174,7 @@ async def test_gzip_cut_cleanly_is_resumed_to_the_end(tmp_path, where, layer):
 GZ_BROKEN = {
     "truncated-in-trailer": (GZ[:-4], PartError, "is truncated: it ends inside a member"),
     "truncated-in-header": (GZ + GZ[:6], PartError, "is truncated"),
-    "trailing-garbage": (GZ + b"<html>oops</html>", PartError, "not gzip after its last member"),
+    "trailing-garbage": (GZ + b"<html>oops</html>", PartError, r"not valid gzip after \d+ complete members"),
     "trailing-byte": (GZ + b"x", PartError, "is truncated"),
 }
 
