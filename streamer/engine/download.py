@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager as AsyncContextManager
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -39,14 +40,13 @@ from streamer.decoding.stages import (
     IncompleteStream,
     SkipBytes,
 )
+from streamer.engine.answers import Answer, file_answer, http_answer, local_path
 from streamer.engine.batching import Batcher
 from streamer.engine.config import StreamConfig
 from streamer.engine.rate import RateFloor, TransferTooSlow
 from streamer.engine.stats import PartStats, RunStats
 from streamer.engine.validation import BodyPlan, FileIdentity, IncompleteBody, media_type_error
 from streamer.errors import HTTPError, PartChangedError, PartError, SizeMismatchError, StreamerError, URLExpiredError
-from streamer.http.redact import redact_url
-from streamer.http.responses import raise_for_response
 from streamer.http.retry import TRANSIENT_ERRORS
 from streamer.records import Batch, Checkpoint, Part
 from streamer.state.scrub import scrub_text
@@ -185,29 +185,34 @@ class PartDownload:
                 # resume a full 200; the ETag is still compared on the response.
                 headers["If-Range"] = identity.etag
         try:
-            async with self._session.get(url, headers=headers) as response:
-                if response.status == 416 and offset:
-                    identity.check_not_satisfiable(response.headers, offset)
+            async with self._open(url, headers) as answer:
+                if answer.status == 416 and offset:
+                    identity.check_not_satisfiable(answer.headers, offset)
                     self._eof_without_progress = True
                     self._end_of_body(0, None)
                     return
-                await raise_for_response(response, what=self.label, signed_url=True)
-                if why := media_type_error(response.headers.get("Content-Type", "")):
+                if why := media_type_error(answer.headers.get("Content-Type", "")):
                     raise PartError(
                         self.label,
-                        f"server answered HTTP {response.status} with {why} instead of "
-                        f"{self.part.format} data — {redact_url(str(response.url))}",
+                        f"server answered HTTP {answer.status} with {why} instead of "
+                        f"{self.part.format} data — {answer.where}",
                     )
-                plan = identity.check(response.status, response.headers, offset)
+                plan = identity.check(answer.status, answer.headers, offset)
                 if plan.first and identity.encoding != "identity":
                     self._chain.add(Gunzip("gzip Content-Encoding"), first=True)
-                await self._consume(response, plan)
+                await self._consume(answer.chunks, plan)
         except URLExpiredError as exc:
             if self.part.refresh is None:
                 raise PartError(self.label, f"signed URL rejected and no way to re-sign it ({exc})") from exc
             self._must_refresh = True
             exc.retry_after = 0.0  # type: ignore[attr-defined]
             raise
+
+    def _open(self, url: str, headers: dict[str, str]) -> AsyncContextManager[Answer]:
+        path = local_path(url)
+        if path is not None:
+            return file_answer(path, self.raw_offset, self.label)
+        return http_answer(self._session, url, headers, self.label)
 
     async def _current_url(self) -> str:
         part = self.part
@@ -227,14 +232,14 @@ class PartDownload:
 
     # ------------------------------------------------------------ one response
 
-    async def _consume(self, response: aiohttp.ClientResponse, plan: BodyPlan) -> None:
+    async def _consume(self, chunks: AsyncIterator[bytes], plan: BodyPlan) -> None:
         """Raw chunks → (skip what was already read) → byte stages → decoder → batches."""
         config = self._config
         stats, run_stats, chain, batcher, decoder = self.stats, self._run_stats, self._chain, self._batcher, self._decoder
         already = SkipBytes(plan.skip)
         floor = RateFloor(self.label, config.min_rate_bytes, config.min_rate_window)
         begin, body, span = self.raw_offset, 0, plan.span
-        async for chunk in response.content.iter_any():
+        async for chunk in chunks:
             body += len(chunk)
             if span is not None and body > span:  # before a byte of the excess reaches the decoder
                 raise PartError(self.label, f"response body has more than the {span} bytes it announced")
