@@ -303,6 +303,8 @@ def _looks_gzipped(url: str) -> bool:
 
 
 def _short(exc: BaseException) -> str:
+    if isinstance(exc, PartError):
+        return str(exc).removeprefix(f"{exc.part}: ")  # the log line names the part already
     if isinstance(exc, HTTPError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
