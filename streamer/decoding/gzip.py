@@ -18,16 +18,20 @@ MAX_PIECE = 1 << 20
 class GunzipStream:
     """Decompresses a gzip byte stream fed chunk by chunk."""
 
-    __slots__ = ("_inflate", "_started", "_mid_member")
+    __slots__ = ("_inflate", "_started", "_mid_member", "members")
 
     def __init__(self) -> None:
         self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
         self._started = False
         self._mid_member = False
+        self.members = 0
+        """Members read to their end (header, body and a verified trailer)."""
 
     def feed(self, chunk: bytes) -> Iterator[bytes]:
         """Decompressed pieces (each at most 1 MiB) of ``chunk``."""
         data = chunk
+        if self.members and not self._mid_member and data[:1] == b"\x00":
+            data = data.lstrip(b"\x00")  # zero padding after the last member, split across chunks
         while data:
             self._started = True
             self._mid_member = True
@@ -40,6 +44,7 @@ class GunzipStream:
                 # unconsumed_tail may still hold a stale copy of those same bytes
                 # (CPython, after a max_length-limited call): never feed both.
                 self._mid_member = False
+                self.members += 1
                 data = self._inflate.unused_data
                 self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
                 if data.strip(b"\x00") == b"":  # trailing zero padding after the last member

@@ -32,6 +32,11 @@ class StreamConfig:
     """JSONL file receiving skipped lines under ``bad_lines="skip"``."""
     check_size: bool = True
     """Fail a part whose byte count differs from its announced size."""
+    min_rate_bytes: int = 1024
+    """Bytes per second a response must average over ``min_rate_window``, else it is
+    abandoned and resumed with ``Range`` (a trickle is a stall); ``0`` turns it off."""
+    min_rate_window: float = 30.0
+    """Seconds over which ``min_rate_bytes`` is measured (curl's ``--speed-time``)."""
     url_refresh_after: float = 0.8
     """Re-sign a URL before a request once this fraction of its lifetime passed."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -41,5 +46,7 @@ class StreamConfig:
         for name in ("concurrency", "batch_size", "queue_batches", "prefetch_batches"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.min_rate_bytes < 0 or self.min_rate_window <= 0:
+            raise ValueError("min_rate_bytes must be at least 0 and min_rate_window more than 0")
         if self.max_line_bytes < 1024:
             raise ValueError("max_line_bytes must be at least 1024")

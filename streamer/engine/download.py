@@ -1,58 +1,63 @@
 """Stream one part into batches, resuming across dropped connections.
 
 The downloader keeps, across requests, everything it has already consumed:
-the raw byte count, the gunzip state and the decoder's held-over partial line.
-A retry therefore asks for ``Range: bytes=<raw bytes received>-`` and carries
-on feeding exactly where the broken response stopped: no record is re-read,
-none is skipped, and a partial line is never parsed twice.
+the raw byte count, the byte stages' state (gunzip) and the decoder's held-over
+partial line.  A retry therefore asks for ``Range: bytes=<raw bytes received>-``
+and carries on feeding exactly where the broken response stopped: no record is
+re-read, none is skipped, and a partial line is never parsed twice.
 
 Resuming from a *checkpoint* (another process, after a crash) only knows the
 decoded offset of the last delivered line and the file's ETag: plain parts
 restart there with ``Range`` + ``If-Range``; compressed parts are re-read from
 the start and the already delivered bytes are skipped after decompression.
-Either way a file whose ETag changed is refused, never spliced.
+
+Every answer is checked by :class:`~streamer.engine.validation.FileIdentity`
+before its bytes are used: a file that changed is never spliced — the part
+restarts from byte 0 while nothing of it was delivered, else fails with
+:class:`PartChangedError`.  The byte stages live in :mod:`streamer.decoding.stages`,
+batching in :mod:`streamer.engine.batching`, the rate floor in :mod:`streamer.engine.rate`.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager as AsyncContextManager
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from streamer.decoding.badlines import BadLines
 from streamer.decoding.base import make_decoder
-from streamer.decoding.gzip import GZIP_MAGIC, GunzipStream
-from streamer.engine.config import StreamConfig
-from streamer.engine.stats import PartStats, RunStats
-from streamer.errors import (
-    HTTPError,
-    PartChangedError,
-    PartError,
-    SizeMismatchError,
-    StreamerError,
-    URLExpiredError,
+from streamer.decoding.stages import (
+    ByteChain,
+    ByteStage,
+    ByteStageError,
+    Gunzip,
+    GzipSniffer,
+    HtmlGuard,
+    IncompleteStream,
+    SkipBytes,
 )
-from streamer.http.redact import redact_url
-from streamer.http.responses import raise_for_response
+from streamer.engine.answers import Answer, file_answer, http_answer, local_path
+from streamer.engine.batching import Batcher
+from streamer.engine.config import StreamConfig
+from streamer.engine.rate import RateFloor, TransferTooSlow
+from streamer.engine.stats import PartStats, RunStats
+from streamer.engine.validation import BodyPlan, FileIdentity, IncompleteBody, media_type_error
+from streamer.errors import HTTPError, PartChangedError, PartError, SizeMismatchError, StreamerError, URLExpiredError
 from streamer.http.retry import TRANSIENT_ERRORS
-from streamer.records import Batch, Checkpoint, Part, Record
+from streamer.records import Batch, Checkpoint, Part
 from streamer.state.scrub import scrub_text
+
+__all__ = ["IncompleteBody", "PartDownload"]
 
 log = logging.getLogger("streamer.download")
 
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
-HTML_TYPES = ("text/html", "application/xhtml")
-
-
-class IncompleteBody(StreamerError):
-    """The body ended early without a transport error (retried with ``Range``)."""
-
-
 Emit = Callable[[Batch], Awaitable[None]]
+MAX_RESTARTS = 2
+"""Restarts from byte 0 (a file that changed before anything was delivered) per part."""
 
 
 class PartDownload:
@@ -73,39 +78,49 @@ class PartDownload:
         self.label = part.info.describe()
         self._session = session
         self._config = config
+        self._bad_lines = bad_lines
         self._emit_batch = emit
         self._run_stats = run_stats
         self.stats: PartStats = run_stats.part(part.info.key, self.label, part.size)
-        self._out: list[Record] = []
-        self._batch_started = 0.0
+        self._start = start
+        self._batches = 0
+        self._restarts = 0
+        self._progress = 0
+        """Raw offset after the last failure that was not a trickle: the retry budget's measure."""
+        self._must_refresh = False
+        self._begin(start)
 
+    def _begin(self, start: Checkpoint | None) -> None:
+        """Reading state at ``start`` (a checkpoint of another run) or at byte 0."""
+        part, config = self.part, self._config
         offset, line, state = (start.offset, start.line, start.decoder_state) if start else (0, 0, None)
         self._decoder = make_decoder(
             part.format,
             part.info,
-            bad_lines=bad_lines,
+            bad_lines=self._bad_lines,
             max_line_bytes=config.max_line_bytes,
             offset=offset,
             line=line,
             state=state,
             options=part.decoder_options,
         )
+        compressed_start = start is not None and start.compressed
         # Bytes of the stored representation received so far: the next Range start.
-        self.raw_offset = offset if start and not start.compressed else 0
-        # Decoded bytes still to drop (cold resume of a compressed part).
-        self._skip = offset if start and start.compressed else 0
-        self._file_gzip: GunzipStream | None = None
-        self._compression_known = (
-            part.compression != "auto" or _looks_gzipped(part.url) or self.raw_offset > 0
+        self.raw_offset = offset if start and not compressed_start else 0
+        self._identity = FileIdentity(
+            self.label, announced=part.size if config.check_size else None, etag=start.etag if start else None
         )
+        stages: list[ByteStage] = []
         if part.compression == "gzip" or (part.compression == "auto" and _looks_gzipped(part.url)):
-            self._file_gzip = GunzipStream()
-        self._sniff = b""
-        self._content_gzip: GunzipStream | None = None
-        self._content_encoding: str | None = None  # fixed by the first response
-        # The version being read; a checkpoint's (another process) holds it to If-Range.
-        self._etag: str | None = start.etag if start else None
-        self._must_refresh = False
+            stages.append(Gunzip("gzip file"))
+        elif part.compression == "auto" and not self.raw_offset:
+            stages.append(GzipSniffer())
+        if compressed_start:
+            stages.append(SkipBytes(offset))  # decoded bytes a previous run delivered
+        if not offset:
+            stages.append(HtmlGuard())
+        self._chain = ByteChain(stages)
+        self._batcher = Batcher(config.batch_size, config.batch_delay)
         self._eof_without_progress = False
 
     # ----------------------------------------------------------------- driving
@@ -113,7 +128,7 @@ class PartDownload:
     async def run(self) -> None:
         """Stream the whole part, retrying transient failures, then emit the final batch."""
         retrying = self._config.retry.retrying(
-            progress=lambda: self.raw_offset,
+            progress=lambda: self._progress,
             on_retry=self._on_retry,
             retry_on=(*TRANSIENT_ERRORS, URLExpiredError, IncompleteBody),
         )
@@ -131,7 +146,9 @@ class PartDownload:
                 f"gave up at byte {self.raw_offset} after {self._config.retry.max_attempts} attempts "
                 f"without progress: {scrub_text(_short(exc))}",
             ) from exc
-        await self._finish()
+        self._decoder.finish(self._batcher.records)
+        self.stats.done = True
+        await self._emit(done=True)
 
     def _on_retry(self, exc: BaseException, delay: float) -> None:
         self.stats.retries += 1
@@ -139,33 +156,63 @@ class PartDownload:
         log.warning("%s: %s; resuming at byte %d in %.1fs", self.label, _short(exc), self.raw_offset, delay)
 
     async def _attempt(self) -> None:
+        try:
+            await self._request()
+        except TransferTooSlow:
+            raise  # a trickle is no progress, however many bytes it brought
+        except PartChangedError as exc:
+            if self._batches or self._restarts >= MAX_RESTARTS or (self._start and self._start.offset):
+                raise
+            self._restarts += 1
+            log.warning("%s; nothing of it was delivered yet: restarting from byte 0", exc)
+            self._begin(None)
+            raise IncompleteBody(self.label, "file changed before anything was delivered; restarting") from exc
+        except ByteStageError as exc:
+            raise PartError(self.label, f"{exc} (near byte {self.raw_offset})") from None
+        except BaseException:
+            self._progress = self.raw_offset
+            raise
+
+    async def _request(self) -> None:
         url = await self._current_url()
+        identity, offset = self._identity, self.raw_offset
         headers = dict(self.part.headers)
-        if self.raw_offset or self._content_encoding is not None:
-            headers["Accept-Encoding"] = self._content_encoding or "identity"
-        else:
-            headers["Accept-Encoding"] = "gzip"
-        if self.raw_offset:
-            headers["Range"] = f"bytes={self.raw_offset}-"
-            if self._etag and not self._etag.startswith("W/"):
+        headers["Accept-Encoding"] = identity.encoding or ("identity" if offset else "gzip")
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+            if identity.etag and not identity.etag.startswith("W/"):
                 # If-Range takes strong validators only: a weak one would make every
                 # resume a full 200; the ETag is still compared on the response.
-                headers["If-Range"] = self._etag
+                headers["If-Range"] = identity.etag
         try:
-            async with self._session.get(url, headers=headers) as response:
-                if response.status == 416 and self.raw_offset:
-                    self._range_not_satisfiable(response)
-                    self._check_complete()
+            async with self._open(url, headers) as answer:
+                if answer.status == 416 and offset:
+                    identity.check_not_satisfiable(answer.headers, offset)
+                    self._eof_without_progress = True
+                    self._end_of_body(0, None)
                     return
-                await raise_for_response(response, what=self.label, signed_url=True)
-                skip_raw = self._check_resume(response)
-                await self._consume(response, skip_raw)
+                if why := media_type_error(answer.headers.get("Content-Type", "")):
+                    raise PartError(
+                        self.label,
+                        f"server answered HTTP {answer.status} with {why} instead of "
+                        f"{self.part.format} data — {answer.where}",
+                    )
+                plan = identity.check(answer.status, answer.headers, offset)
+                if plan.first and identity.encoding != "identity":
+                    self._chain.add(Gunzip("gzip Content-Encoding"), first=True)
+                await self._consume(answer.chunks, plan)
         except URLExpiredError as exc:
             if self.part.refresh is None:
                 raise PartError(self.label, f"signed URL rejected and no way to re-sign it ({exc})") from exc
             self._must_refresh = True
             exc.retry_after = 0.0  # type: ignore[attr-defined]
             raise
+
+    def _open(self, url: str, headers: dict[str, str]) -> AsyncContextManager[Answer]:
+        path = local_path(url)
+        if path is not None:
+            return file_answer(path, self.raw_offset, self.label)
+        return http_answer(self._session, url, headers, self.label)
 
     async def _current_url(self) -> str:
         part = self.part
@@ -185,188 +232,67 @@ class PartDownload:
 
     # ------------------------------------------------------------ one response
 
-    def _check_resume(self, response: aiohttp.ClientResponse) -> int:
-        """Validate a (possibly ranged) response; return raw bytes to discard."""
-        content_type = response.headers.get("Content-Type", "")
-        if content_type.startswith(HTML_TYPES) and self.part.format != "csv":
-            raise PartError(
-                self.label,
-                f"server answered HTTP {response.status} with an HTML page ({content_type}) "
-                f"instead of {self.part.format} data — {redact_url(str(response.url))}",
-            )
-        encoding = response.headers.get("Content-Encoding", "identity").lower() or "identity"
-        if encoding not in ("identity", "gzip", "x-gzip"):
-            raise PartError(self.label, f"unsupported Content-Encoding {encoding!r}")
-        etag = response.headers.get("ETag")
-        if self._content_encoding is None:
-            self._content_encoding = encoding
-            if encoding != "identity":
-                self._content_gzip = GunzipStream()
-        elif encoding != self._content_encoding:
-            raise PartChangedError(
-                self.label, f"Content-Encoding changed from {self._content_encoding} to {encoding} on resume"
-            )
-        if self._etag and etag and etag != self._etag:
-            raise PartChangedError(
-                self.label,
-                f"file changed since it was first read (ETag {self._etag} became {etag}); "
-                "refusing to mix two versions",
-            )
-        self._etag = self._etag or etag
-        if not self.raw_offset:
-            return 0
-        if response.status == 206:
-            match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
-            if not match:
-                raise PartError(self.label, "206 response without a valid Content-Range")
-            start = int(match.group(1))
-            if start > self.raw_offset:
-                raise PartError(
-                    self.label, f"server resumed at byte {start}, after the requested {self.raw_offset}"
-                )
-            return self.raw_offset - start
-        # 200: the server ignored Range (or If-Range found a new version, caught above by ETag).
-        log.info("%s: server ignored Range; discarding the first %d bytes", self.label, self.raw_offset)
-        return self.raw_offset
-
-    def _range_not_satisfiable(self, response: aiohttp.ClientResponse) -> None:
-        """416 on resume: the file is shorter than what we expected to read."""
-        match = re.fullmatch(r"bytes \*/(\d+)", response.headers.get("Content-Range", "").strip())
-        total = int(match.group(1)) if match else None
-        if total is not None and total < self.raw_offset:
-            raise PartChangedError(self.label, f"file shrank to {total} bytes after {self.raw_offset} were read")
-        self._eof_without_progress = True
-
-    async def _consume(self, response: aiohttp.ClientResponse, skip_raw: int) -> None:
+    async def _consume(self, chunks: AsyncIterator[bytes], plan: BodyPlan) -> None:
+        """Raw chunks → (skip what was already read) → byte stages → decoder → batches."""
         config = self._config
-        decode = self._decode
-        batch_size = config.batch_size
-        stats, run_stats = self.stats, self._run_stats
-        start_offset = self.raw_offset
-        async for chunk in response.content.iter_any():
-            if skip_raw:
-                if len(chunk) <= skip_raw:
-                    skip_raw -= len(chunk)
-                    continue
-                chunk = chunk[skip_raw:]
-                skip_raw = 0
+        stats, run_stats, chain, batcher, decoder = self.stats, self._run_stats, self._chain, self._batcher, self._decoder
+        already = SkipBytes(plan.skip)
+        floor = RateFloor(self.label, config.min_rate_bytes, config.min_rate_window)
+        begin, body, span = self.raw_offset, 0, plan.span
+        async for chunk in chunks:
+            body += len(chunk)
+            if span is not None and body > span:  # before a byte of the excess reaches the decoder
+                raise PartError(self.label, f"response body has more than the {span} bytes it announced")
+            floor.add(len(chunk))
+            if already.remaining and not (chunk := already.cut(chunk)):
+                continue
             self.raw_offset += len(chunk)
             stats.bytes += len(chunk)
             run_stats.bytes += len(chunk)
-            for _ in decode(chunk):
-                if self._out and (
-                    len(self._out) >= batch_size or time.monotonic() - self._batch_started > config.batch_delay
-                ):
+            for data in chain.decode(chunk):
+                batcher.feed(decoder, data)
+                if batcher.due():
+                    waited = time.monotonic()
                     await self._emit()
-        if self._content_gzip is not None and self._content_gzip.truncated:
-            raise IncompleteBody(f"{self.label}: response ended inside a gzip member")
-        self._eof_without_progress = self.raw_offset == start_offset and start_offset > 0
-        self._check_complete()
+                    floor.exclude(time.monotonic() - waited)
+        self._eof_without_progress = self.raw_offset == begin and begin > 0
+        self._end_of_body(body, plan.span)
 
-    def _decode(self, chunk: bytes) -> Iterator[None]:
-        """Raw bytes → (content gunzip) → (file gunzip) → skip → decoder.
-
-        Yields after each decoded piece so that ``_consume`` can close a batch
-        between pieces: one compressed chunk inflates to several MiB, and
-        without this a batch (and so memory) grew with the compression ratio
-        (measured: ~3000-record batches, 300 MB peak RSS on a gzip export).
-        """
-        if self._content_gzip is None and self._file_gzip is None and self._compression_known and not self._skip:
-            self._feed(chunk)
-            yield
-            return
-        for piece in self._content_layer(chunk):
-            for data in self._file_layer(piece):
-                if self._skip:
-                    if len(data) <= self._skip:
-                        self._skip -= len(data)
-                        continue
-                    data = data[self._skip :]
-                    self._skip = 0
-                self._feed(data)
-                yield
-
-    def _feed(self, data: bytes) -> None:
-        before = len(self._out)
-        self._decoder.feed(data, self._out)
-        if not before and self._out:
-            self._batch_started = time.monotonic()
-
-    def _content_layer(self, chunk: bytes) -> Iterator[bytes]:
-        if self._content_gzip is None:
-            yield chunk
-        else:
-            yield from self._content_gzip.feed(chunk)
-
-    def _file_layer(self, piece: bytes) -> Iterator[bytes]:
-        if not self._compression_known:
-            self._sniff += piece
-            if len(self._sniff) < len(GZIP_MAGIC):
-                return
-            piece, self._sniff = self._sniff, b""
-            self._compression_known = True
-            if piece.startswith(GZIP_MAGIC):
-                self._file_gzip = GunzipStream()
-        if self._file_gzip is None:
-            yield piece
-        else:
-            yield from self._file_gzip.feed(piece)
-
-    def _check_complete(self) -> None:
-        """At a clean end of body: is the part really complete?"""
-        if not self._compression_known and self._sniff:
-            self._compression_known = True
-            piece, self._sniff = self._sniff, b""
-            self._feed(piece)
-        truncated_gzip = self._file_gzip is not None and self._file_gzip.truncated
-        size = self.part.size
-        short = (
-            self._config.check_size
-            and size is not None
-            and self._content_encoding == "identity"
-            and self.raw_offset < size
-        )
-        if not (truncated_gzip or short):
-            if (
-                self._config.check_size
-                and size is not None
-                and self._content_encoding == "identity"
-                and self.raw_offset > size
-            ):
-                raise SizeMismatchError(
-                    self.label, f"received {self.raw_offset} bytes but the export announced {size}"
-                )
+    def _end_of_body(self, body: int, span: int | None) -> None:
+        """At a clean end of body: is the part really complete? If not, resume or fail."""
+        complete = self._identity.check_end(self.raw_offset, body, span)
+        try:
+            for data in self._chain.flush():
+                self._batcher.feed(self._decoder, data)
+            truncated = None
+        except IncompleteStream as exc:
+            truncated = exc
+        if complete and truncated is None:
             return
         if self._eof_without_progress:
-            if truncated_gzip:
+            if truncated is not None:
                 raise PartError(
-                    self.label, f"gzip file is truncated: it ends inside a member at byte {self.raw_offset}"
+                    self.label, f"{truncated.what} is truncated: it ends inside a member at byte {self.raw_offset}"
                 )
-            raise SizeMismatchError(
-                self.label, f"the file has {self.raw_offset} bytes but the export announced {size}"
-            )
-        what = "inside a gzip member" if truncated_gzip else f"at byte {self.raw_offset} of {size}"
-        raise IncompleteBody(f"{self.label}: body ended {what}")
+            raise SizeMismatchError(self.label, self._identity.short_message(self.raw_offset))
+        what = str(truncated) if truncated else f"at byte {self.raw_offset} of {self._identity.expected_size}"
+        raise IncompleteBody(self.label, f"body ended {what}")
 
     # ----------------------------------------------------------------- batches
 
     async def _emit(self, done: bool = False) -> None:
-        records, self._out = self._out, []
+        decoder = self._decoder
         checkpoint = Checkpoint(
             part_key=self.info.key,
-            offset=self._decoder.offset,
-            line=self._decoder.line,
+            offset=decoder.offset,
+            line=decoder.line,
             done=done,
-            decoder_state=self._decoder.state(),
-            compressed=self._file_gzip is not None or self._content_encoding not in (None, "identity"),
-            etag=self._etag,
+            decoder_state=decoder.state(),
+            compressed=self._chain.inflates,
+            etag=self._identity.etag,
         )
-        await self._emit_batch(Batch(records, self.info, checkpoint))
-
-    async def _finish(self) -> None:
-        self._decoder.finish(self._out)
-        self.stats.done = True
-        await self._emit(done=True)
+        self._batches += 1
+        await self._emit_batch(Batch(self._batcher.take(), self.info, checkpoint))
 
 
 def _looks_gzipped(url: str) -> bool:
@@ -377,6 +303,8 @@ def _looks_gzipped(url: str) -> bool:
 
 
 def _short(exc: BaseException) -> str:
+    if isinstance(exc, PartError):
+        return str(exc).removeprefix(f"{exc.part}: ")  # the log line names the part already
     if isinstance(exc, HTTPError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

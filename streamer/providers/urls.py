@@ -1,9 +1,10 @@
-"""The generic source: a list of URLs, each one part."""
+"""The generic source: a list of URLs or local files, each one part."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Iterable, Mapping
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -12,13 +13,17 @@ from streamer.records import Compression, Format, Part, PartInfo
 
 
 class UrlSource:
-    """Streams plain URLs (JSONL by default), e.g. links you already have."""
+    """Streams plain URLs (JSONL by default), e.g. links you already have.
+
+    A path or ``file://`` URL streams a local file through the same decoding
+    and checkpoints (by byte offset): replaying an export downloaded earlier.
+    """
 
     name = "urls"
 
     def __init__(
         self,
-        urls: Iterable[str],
+        urls: Iterable[str | Path],
         *,
         format: Format = "jsonl",
         compression: Compression = "auto",
@@ -26,7 +31,7 @@ class UrlSource:
         headers: Mapping[str, str] | None = None,
         sizes: Iterable[int | None] | None = None,
     ) -> None:
-        self.urls = list(urls)
+        self.urls = [as_url(url) for url in urls]
         if not self.urls:
             raise ValueError("UrlSource needs at least one URL")
         self.format: Format = format
@@ -53,6 +58,14 @@ class UrlSource:
                 compression=self.compression,
                 headers=self.headers,
             )
+
+
+def as_url(url_or_path: str | Path) -> str:
+    """A URL as given; a path (anything without ``scheme://``) as its absolute ``file://`` URL."""
+    text = str(url_or_path)
+    if "://" in text:
+        return text
+    return Path(text).expanduser().resolve().as_uri()
 
 
 def url_list_digest(urls: Iterable[str]) -> str:
