@@ -33,12 +33,12 @@ def _json_object(ctx: click.Context, param: click.Parameter, value: str | None) 
               help="Tenant name: shorthand for https://TENANT.logisensebilling.com/ResourceServer/api/v10/.")
 @click.option("--auth-url", envvar="LOGISENSE_AUTH_URL", show_envvar=True,
               help="Authorization server host (or full …/Access/Login URL); default: the base URL's host.")
-@click.option("--username", envvar="LOGISENSE_USERNAME", show_envvar=True, help="User for the password grant.")
+@click.option("--username", envvar="LOGISENSE_USERNAME", show_envvar=True, help="User for the password grant (the docs' Option 1).")
 @click.option("--password", envvar="LOGISENSE_PASSWORD", show_envvar=True,
               help="Password (prefer the environment variable: command lines are visible to others).")
 @click.option("--client-id", envvar="LOGISENSE_CLIENT_ID", show_envvar=True, help="OAuth client id (required).")
 @click.option("--client-secret", envvar="LOGISENSE_CLIENT_SECRET", show_envvar=True,
-              help="Client secret: client-credentials grant when no username/password is given.")
+              help="Client secret: the password grant with client_id/client_secret (the docs' Option 2) when no username/password is given.")
 @click.option("--export-id", "export_ids", multiple=True, type=int,
               help="Trigger this DataExport now and stream its file (repeatable).")
 @click.option("--history-id", "history_ids", multiple=True, type=int,
