@@ -47,7 +47,7 @@ def _json_object(ctx: click.Context, param: click.Parameter, value: str | None) 
               help="Stream the newest completed history row of this DataExport (repeatable).")
 @click.option("--trigger-body", callback=_json_object, metavar="JSON",
               help='Body of DataExport/Trigger (undocumented upstream); default {"dataExportId": N}.')
-@click.option("--timeout", default=3600.0, show_default=True, help="Seconds an export may take before the run fails.")
+@click.option("--timeout", default=3600.0, show_default=True, help="Seconds an export may take, counted from its creation, before the run fails.")
 @click.option("--poll-interval", default=2.0, show_default=True, help="Seconds between the first polls (then growing).")
 @click.option("--no-cancel", is_flag=True, help="Leave triggered exports running when the run is aborted.")
 @click.option("--no-row-count-check", is_flag=True, help="Do not compare rows streamed with exportRowCount.")

@@ -52,7 +52,7 @@ RESOURCES = ("transactions", "customers", "subscriptions", "invoices", "invoiceI
 @click.option("--list-exports", is_flag=True, help="Print the exports (one JSON object per line) and exit.")
 @click.option("--poll-interval", default=2.0, show_default=True, help="Seconds before the first status check (then x1.5).")
 @click.option("--max-poll-interval", default=30.0, show_default=True, help="Longest wait between status checks.")
-@click.option("--timeout", default=6 * 3600.0, show_default=True, help="Seconds an export may take before the run fails.")
+@click.option("--timeout", default=6 * 3600.0, show_default=True, help="Seconds an export may take, counted from its creation, before the run fails.")
 @engine_options
 @output_options
 @click.pass_context

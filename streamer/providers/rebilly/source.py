@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -41,6 +40,7 @@ import orjson
 from streamer.errors import ConfigError, ExportError, ExportFailedError, ExportTimeoutError
 from streamer.http.redact import redact_url
 from streamer.http.retry import RetryPolicy
+from streamer.providers.polling import PollSchedule
 from streamer.providers.rebilly.api import DEFAULT_PREFIX, LIVE_URL, SANDBOX_URL, RebillyApi
 from streamer.providers.rebilly.auth import RebillyAuth
 from streamer.records import Part, PartInfo
@@ -53,6 +53,8 @@ log = logging.getLogger("streamer.rebilly")
 STREAMABLE_FORMATS = ("csv", "json", "json-api")
 RECORDLESS_FORMATS = ("xml", "pdf")
 IN_PROGRESS = frozenset({"pending", "queued", "processing"})
+POLL_FACTOR = 1.5
+"""Each wait between status checks is 1.5 times the last (Rebilly documents no polling pace)."""
 
 
 @dataclass(frozen=True)
@@ -173,11 +175,12 @@ class RebillySource:
             raise ConfigError("give either a base URL or --sandbox, not both")
         self.base_url = base_url or (SANDBOX_URL if sandbox else LIVE_URL)
         self.path_prefix = path_prefix
-        if poll_interval <= 0 or max_poll_interval < poll_interval:
-            raise ConfigError("poll intervals must be positive, max_poll_interval >= poll_interval")
-        self.poll_interval = poll_interval
-        self.max_poll_interval = max_poll_interval
-        self.timeout = timeout
+        try:
+            self.schedule = PollSchedule(
+                initial=poll_interval, factor=POLL_FACTOR, cap=max_poll_interval, deadline=timeout
+            )
+        except ValueError as exc:
+            raise ConfigError(f"Rebilly polling: {exc}") from None
         self.page_size = page_size
         self.retry = retry or RetryPolicy()
         self.on_export_created = on_export_created
@@ -232,11 +235,14 @@ class RebillySource:
             yield created
 
     async def wait(self, api: RebillyApi, export: dict[str, Any]) -> dict[str, Any]:
-        """Poll until the export is completed; raise on ``failed`` or past the deadline."""
+        """Poll until the export is completed; raise on ``failed`` or past the deadline.
+
+        The deadline counts from now: right after the POST for an export this
+        run created, from the moment it was listed or attached otherwise.
+        """
         export_id = str(export.get("id"))
         check_format(str(export.get("format", "csv")), f"Rebilly data export {export_id}")
-        deadline = time.monotonic() + self.timeout
-        interval = self.poll_interval
+        poller = self.schedule.poller(export_id, "Rebilly data export")
         while True:
             status = export.get("status")
             if status == "completed":
@@ -246,14 +252,7 @@ class RebillySource:
                 raise ExportFailedError(f"Rebilly data export {export_id} ({export.get('name', '')}) failed: {reason}")
             if status is not None and status not in IN_PROGRESS:
                 raise ExportError(f"Rebilly data export {export_id} has an unknown status {status!r}")
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ExportTimeoutError(
-                    f"Rebilly data export {export_id} is still {status} after {self.timeout:g}s; "
-                    "raise --timeout or attach to it later with --export-id"
-                )
-            await anyio.sleep(min(interval, remaining))
-            interval = min(self.max_poll_interval, interval * 1.5)
+            await poller.wait(status, "raise --timeout or attach to it later with --export-id")
             export = await api.get_export(export_id)
 
     # ------------------------------------------------------------- the part
