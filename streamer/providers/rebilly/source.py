@@ -12,16 +12,19 @@ Three ways to say which exports:
   instead of stopping the run.
 
 Each export is polled (pending → queued → processing → completed) with a
-growing interval until ``timeout``; ``failed`` raises :class:`ExportFailedError`
+growing interval (:mod:`streamer.providers.polling`) until ``timeout``; ``failed`` raises :class:`ExportFailedError`
 with Rebilly's ``failureReason``.  A completed export becomes one part whose
 URL comes from its ``signedLink``, its ``download`` link or its file id
-(``GET /files/{id}/download`` → 302 → signed URL); ``Part.refresh`` re-signs
+(``fileId``, or ``_embedded.file.id`` — the export is fetched with
+``expand=file``; ``GET /files/{id}/download`` → 302 → signed URL); ``Part.refresh`` re-signs
 it, so the engine survives links that expire mid-download.
 
 The part's decoder sniffs the body: Rebilly sends a ZIP of several files
 once an export passes 1,000,000 records, a bare file otherwise, and nothing
 in the export resource says which; see :mod:`streamer.decoding.zip_parts`.
-``xml`` and ``pdf`` exports carry no line records and are refused up front.
+``xml`` and ``pdf`` exports carry no line records and are refused up front;
+``detailed-csv`` is read as CSV.  What may be requested (resources, their
+formats, the 50-character name) is :mod:`streamer.providers.rebilly.catalog`.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -43,6 +46,7 @@ from streamer.http.retry import RetryPolicy
 from streamer.providers.polling import PollSchedule
 from streamer.providers.rebilly.api import DEFAULT_PREFIX, LIVE_URL, SANDBOX_URL, RebillyApi
 from streamer.providers.rebilly.auth import RebillyAuth
+from streamer.providers.rebilly.catalog import NAME_MAX_LENGTH, RECORD_FORMATS, RECORDLESS_FORMATS, RESOURCES
 from streamer.records import Part, PartInfo
 
 import streamer.decoding.json_array  # noqa: F401  (registers "json" and "json-api")
@@ -50,9 +54,12 @@ import streamer.decoding.zip_parts  # noqa: F401  (registers "zip")
 
 log = logging.getLogger("streamer.rebilly")
 
-STREAMABLE_FORMATS = ("csv", "json", "json-api")
-RECORDLESS_FORMATS = ("xml", "pdf")
+STREAMABLE_FORMATS = RECORD_FORMATS
+MEMBER_FORMAT = {"detailed-csv": "csv"}
+"""The decoder of each export format that is not named after one (detailed-csv is a CSV)."""
 IN_PROGRESS = frozenset({"pending", "queued", "processing"})
+DEFAULT_MAX_RATE_LIMIT_WAIT = 900.0
+"""Longest ``X-RateLimit-Retry-After`` wait honoured: Rebilly's rate windows are 10 minutes."""
 POLL_FACTOR = 1.5
 """Each wait between status checks is 1.5 times the last (Rebilly documents no polling pace)."""
 
@@ -63,7 +70,8 @@ class DateRange:
     """Any datetime Rebilly accepts, relative ones included (``"yesterday"``)."""
     end: str
     field: str | None = None
-    """The date field to filter on (Rebilly's default: ``createdTime``)."""
+    """The date field to filter on (Rebilly's default depends on the resource: see
+    :data:`streamer.providers.rebilly.catalog.RESOURCES`, e.g. ``processedTime`` for transactions)."""
 
 
 @dataclass(frozen=True)
@@ -99,8 +107,29 @@ class ExportRequest:
         digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
         return f"{self.resource}/{self.format}/{digest}"
 
+    def default_name(self) -> str:
+        """``streamer <resource> <UTC time>``, within Rebilly's 50 characters for every resource."""
+        stamp = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
+        return f"streamer {self.resource}"[: NAME_MAX_LENGTH - len(stamp) - 1] + " " + stamp
+
+    def check(self) -> None:
+        """Refuse what Rebilly's schema refuses (422) before anything is requested."""
+        where = f"Rebilly resource {self.resource!r}"
+        resource = RESOURCES.get(self.resource)
+        if resource is None:
+            raise ConfigError(f"{where} cannot be exported; Rebilly exports {', '.join(RESOURCES)}")
+        check_format(self.format)
+        if self.format not in resource.formats:
+            raise ConfigError(
+                f"{where} cannot be exported as {self.format!r}; its formats are {', '.join(resource.formats)}"
+            )
+        if self.name is not None and not 0 < len(self.name) <= NAME_MAX_LENGTH:
+            raise ConfigError(
+                f"the export name {self.name!r} has {len(self.name)} characters; Rebilly allows 1 to {NAME_MAX_LENGTH}"
+            )
+
     def body(self) -> dict[str, Any]:
-        name = self.name or f"streamer {self.resource} {datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ}"
+        name = self.name or self.default_name()
         body: dict[str, Any] = {"name": name, "format": self.format, "resource": self.resource}
         arguments = {k: v for k, v in (("filter", self.filter), ("sort", self.sort), ("q", self.q)) if v}
         if arguments:
@@ -156,6 +185,7 @@ class RebillySource:
         timeout: float = 6 * 3600.0,
         page_size: int = 100,
         retry: RetryPolicy | None = None,
+        max_rate_limit_wait: float = DEFAULT_MAX_RATE_LIMIT_WAIT,
         on_export_created: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         if not organization_id:
@@ -168,7 +198,7 @@ class RebillySource:
             raise ConfigError("give export ids or ask for the listing, not both")
         self.request = request or ExportRequest()
         if not self.export_ids and not from_list:
-            check_format(self.request.format)
+            self.request.check()
         self.list_filter = list_filter
         self.list_sort = list_sort
         if base_url and sandbox:
@@ -182,7 +212,10 @@ class RebillySource:
         except ValueError as exc:
             raise ConfigError(f"Rebilly polling: {exc}") from None
         self.page_size = page_size
-        self.retry = retry or RetryPolicy()
+        if max_rate_limit_wait <= 0:
+            raise ConfigError("the longest rate-limit wait must be positive")
+        # Rebilly's limits are per 10-minute window: honour its X-RateLimit-Retry-After that far.
+        self.retry = replace(retry or RetryPolicy(), max_retry_after=max_rate_limit_wait)
         self.on_export_created = on_export_created
         """Called with the new export resource right after the POST (e.g. to save its id)."""
         self.exports: list[dict[str, Any]] = []
@@ -270,6 +303,8 @@ class RebillySource:
 
         plain_options: dict[str, Any] = {}
         count = export.get("recordCount")
+        # recordCount counts records, not rows: only plain csv has one row per record (detailed-csv
+        # adds rows of details, in a layout the spec does not describe).
         if fmt == "csv" and isinstance(count, int) and count >= 0:
             plain_options["expected_rows"] = count
             plain_options["expected_rows_source"] = f"Rebilly's recordCount of export {export_id}"
@@ -286,7 +321,7 @@ class RebillySource:
             compression="none",
             refresh=None if headers else refresh,
             headers=headers,
-            decoder_options={"member_format": fmt, "plain": True, "plain_options": plain_options},
+            decoder_options={"member_format": MEMBER_FORMAT.get(fmt, fmt), "plain": True, "plain_options": plain_options},
         )
 
     async def _download_url(self, api: RebillyApi, export: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
@@ -296,7 +331,11 @@ class RebillySource:
             return str(links["signedLink"]), {}
         if links.get("download"):
             return await api.resolve_download(str(links["download"]))
-        file_id = export.get("fileId") or (export.get("file") or {}).get("id")
+        # The spec's two places for the file: ``fileId``, and ``_embedded.file`` (asked for with
+        # ``expand=file``); it has no ``file`` member.
+        embedded = export.get("_embedded")
+        file = embedded.get("file") if isinstance(embedded, dict) else None
+        file_id = export.get("fileId") or (file.get("id") if isinstance(file, dict) else None)
         if file_id:
             return await api.resolve_download(api.file_download_url(str(file_id)))
         raise ExportError(
