@@ -68,3 +68,44 @@ async def test_deadline_defaults_to_now_and_is_shortened_not_overslept() -> None
             await poller.wait("'Running'")
     assert poller.waits[0] == 4 and poller.waits[1] == pytest.approx(6.001)  # 12 s capped at the deadline
     assert len(poller.waits) == 2
+
+
+async def test_mews_lifecycle_polls_on_the_schedule_and_times_out_at_the_deadline_since_creation() -> None:
+    """Against the simulator: one getAll per wait, the waits growing to the cap, the timeout at the deadline."""
+    import time
+
+    import aiohttp
+    import anyio
+
+    from streamer.providers.mews import MewsClient, MewsCredentials
+    from streamer.providers.mews.lifecycle import ExportLifecycle
+    from streamer.providers.mews.limiter import SlidingWindowLimiter
+    from streamer.providers.mews.requests import build_requests
+    from streamer.simulator.mews import DEMO_ACCESS_TOKEN, DEMO_CLIENT_TOKEN
+    from tests.support.mews import mews_simulator
+
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        await anyio.sleep(seconds)
+
+    async with mews_simulator(stuck={"Company"}) as (sim, api):
+        async with aiohttp.ClientSession() as session:
+            client = MewsClient(
+                MewsCredentials(sim.base_url, DEMO_CLIENT_TOKEN, DEMO_ACCESS_TOKEN), session, limiter=SlidingWindowLimiter()
+            )
+            policy = PollPolicy(initial_interval=0.02, multiplier=2.0, max_interval=0.08, deadline=0.4)
+            lifecycle = ExportLifecycle(client, build_requests(["Company"]), policy=policy, sleep=sleep)
+            started = time.monotonic()
+            with pytest.raises(ExportTimeoutError) as info:
+                async for _ in lifecycle.ready():
+                    pass
+            elapsed = time.monotonic() - started
+    (export_id,) = lifecycle.created.values()
+    assert f"Mews Company export {export_id} is still Processing after 0.4s" in str(info.value)
+    assert waits[:4] == [0.02, 0.04, 0.08, 0.08]
+    assert all(w <= 0.08 for w in waits)
+    assert sum(waits) <= 0.4 + 0.0011  # no wait runs past the deadline: the last one is cut to end there
+    assert lifecycle.polls == len(waits)  # one getAll per wait
+    assert 0.4 <= elapsed < 1.5
