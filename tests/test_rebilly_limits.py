@@ -17,7 +17,7 @@ import pytest
 
 from streamer.errors import ConfigError, ExportError
 from streamer.providers.rebilly import ExportRequest
-from streamer.providers.rebilly.catalog import NAME_MAX_LENGTH, OFFSET_MAX, RESOURCES
+from streamer.providers.rebilly.catalog import NAME_MAX_LENGTH, OFFSET_MAX, RESOURCES, date_field_help
 from tests.support import rebilly_openapi as spec
 from tests.support.rebilly import ORG, collect, make_source, rebilly_sim
 
@@ -42,6 +42,7 @@ def test_catalog_is_exactly_the_spec_resources_and_formats():
         assert properties["name"]["maxLength"] == NAME_MAX_LENGTH
     assert "revenueAudit" not in RESOURCES
     assert RESOURCES["transactions"].date_field == "processedTime"
+    assert date_field_help().startswith("processedTime for transactions; issuedTime for invoices, invoiceItems")
 
 
 async def test_every_resource_is_created_with_a_default_name_within_50_chars():
