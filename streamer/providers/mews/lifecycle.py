@@ -70,7 +70,7 @@ class PollPolicy:
     Without it, known ids are only used when Mews refuses a duplicate export."""
 
     def __post_init__(self) -> None:
-        self.schedule  # validates
+        self.schedule  # noqa: B018  (building the schedule validates the policy)
 
     @property
     def schedule(self) -> PollSchedule:

@@ -37,10 +37,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 import aiohttp
-import anyio
 import orjson
 
-from streamer.errors import ConfigError, ExportError, ExportFailedError, ExportTimeoutError
+from streamer.errors import ConfigError, ExportError, ExportFailedError
 from streamer.http.redact import redact_url
 from streamer.http.retry import RetryPolicy
 from streamer.providers.polling import PollSchedule
