@@ -69,7 +69,7 @@ def test_urls_are_derived_from_the_tenant_layout() -> None:
     )
 
 
-async def test_password_and_client_credentials_grants_send_bearer(tenant: tuple[Simulator, LogisenseApi]) -> None:
+async def test_user_and_client_secret_logins_send_bearer(tenant: tuple[Simulator, LogisenseApi]) -> None:
     sim, api = tenant
     history = api.add_history(20)
     for auth in (auth_for(sim), auth_for(sim, username=None, password=None, client_secret="demo-secret")):
@@ -77,10 +77,32 @@ async def test_password_and_client_credentials_grants_send_bearer(tenant: tuple[
             client = LogisenseClient(session, base_url_for(sim.base_url), auth)
             answer = await client.get(f"DataExport/History/{history.identity}")
             assert answer["instance"]["identity"] == history.identity
-    assert api.logins == ["password", "client_credentials"]
+    # Both are the documented password grant; the secret one is the docs' "Option 2".
+    assert api.logins == ["password", "password (client secret)"]
     # secrets never appear in messages
     token = next(iter(api.tokens))
     assert redact_text(f"token {token} password demo-password") == "token *** password ***"
+
+
+async def test_simulator_refuses_the_undocumented_client_credentials_grant(
+    tenant: tuple[Simulator, LogisenseApi],
+) -> None:
+    sim, api = tenant
+    form = {"grant_type": "client_credentials", "client_id": "streamer", "client_secret": "demo-secret"}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(login_url_for(sim.base_url, sim.base_url), data=form) as response:
+            assert response.status == 400
+            assert (await response.json())["error"] == "unsupported_grant_type"
+    assert api.logins == []
+
+
+async def test_client_secret_login_sends_option_2_form(tenant: tuple[Simulator, LogisenseApi]) -> None:
+    sim, api = tenant
+    auth = auth_for(sim, username=None, password=None, client_secret="demo-secret")
+    async with aiohttp.ClientSession() as session:
+        await auth.token(session)
+    assert api.login_fields == [("client_id", "client_secret", "grant_type")]
+    assert api.logins == ["password (client secret)"]
 
 
 async def test_token_is_refreshed_before_it_expires(tenant: tuple[Simulator, LogisenseApi]) -> None:

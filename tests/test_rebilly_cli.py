@@ -128,3 +128,27 @@ def test_cli_state_reuses_the_export_of_an_interrupted_run(tmp_path):
         state.timeline = {}
         result, _ = run_cli(sim, state, "--state", str(state_file), "--filter", "result:approved", tmp_path=tmp_path)
         assert result.returncode == 0 and len(state.exports) == 2
+
+
+def test_cli_lists_past_offset_1000_and_reaches_the_new_resources(tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    start = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    with simulator_thread(records=25) as (sim, state):
+        made = {state.add_export("transactions", "csv", records=1, created=start + timedelta(seconds=i // 3)).id
+                for i in range(1150)}
+        result, _ = run_cli(sim, state, "--list-exports", tmp_path=tmp_path)
+        assert result.returncode == 0, result.stderr.decode()
+        listed = [orjson.loads(line)["id"] for line in result.stdout.splitlines()]
+        assert len(listed) == 1150 and set(listed) == made
+        assert all(int(r["query"]["offset"]) <= 1000 for r in state.requests if r["operation"] == "list")
+
+        result, out = run_cli(sim, state, "--resource", "payoutRequestAllocations", "--export-format", "csv",
+                              tmp_path=tmp_path)
+        assert result.returncode == 0, result.stderr.decode()
+        assert len(ids_in(out)) == 25
+        (post,) = [r for r in state.requests if r["method"] == "POST"]
+        assert len(post["body"]["name"]) <= 50 and post["body"]["resource"] == "payoutRequestAllocations"
+
+        result, _ = run_cli(sim, state, "--resource", "revenueAudit", tmp_path=tmp_path)
+        assert result.returncode == 2 and b"revenueAudit" in result.stderr

@@ -250,7 +250,7 @@ async def test_problem_body_of_a_missing_export_and_bad_credentials():
 # ---------------------------------------------------------------------- links
 
 
-@pytest.mark.parametrize("links", [("signedLink",), ("download",), ("fileId",)])
+@pytest.mark.parametrize("links", [("signedLink",), ("download",), ("fileId",), ("embedded",)])
 async def test_every_kind_of_link_leads_to_the_file(links):
     async with rebilly_sim(records=400, links=links) as (sim, state):
         source = make_source(sim, state)

@@ -34,12 +34,12 @@ def _json_object(ctx: click.Context, param: click.Parameter, value: str | None) 
               help="Tenant name: shorthand for https://TENANT.logisensebilling.com/ResourceServer/api/v10/.")
 @click.option("--auth-url", envvar="LOGISENSE_AUTH_URL", show_envvar=True,
               help="Authorization server host (or full …/Access/Login URL); default: the base URL's host.")
-@click.option("--username", envvar="LOGISENSE_USERNAME", show_envvar=True, help="User for the password grant.")
+@click.option("--username", envvar="LOGISENSE_USERNAME", show_envvar=True, help="User for the password grant (the docs' Option 1).")
 @click.option("--password", envvar="LOGISENSE_PASSWORD", show_envvar=True,
               help="Password (prefer the environment variable: command lines are visible to others).")
 @click.option("--client-id", envvar="LOGISENSE_CLIENT_ID", show_envvar=True, help="OAuth client id (required).")
 @click.option("--client-secret", envvar="LOGISENSE_CLIENT_SECRET", show_envvar=True,
-              help="Client secret: client-credentials grant when no username/password is given.")
+              help="Client secret: the password grant with client_id/client_secret (the docs' Option 2) when no username/password is given.")
 @click.option("--export-id", "export_ids", multiple=True, type=int,
               help="Trigger this DataExport now and stream its file (repeatable).")
 @click.option("--history-id", "history_ids", multiple=True, type=int,
@@ -48,7 +48,7 @@ def _json_object(ctx: click.Context, param: click.Parameter, value: str | None) 
               help="Stream the newest completed history row of this DataExport (repeatable).")
 @click.option("--trigger-body", callback=_json_object, metavar="JSON",
               help='Body of DataExport/Trigger (undocumented upstream); default {"dataExportId": N}.')
-@click.option("--timeout", default=3600.0, show_default=True, help="Seconds an export may take before the run fails.")
+@click.option("--timeout", default=3600.0, show_default=True, help="Seconds an export may take, counted from its creation, before the run fails.")
 @click.option("--poll-interval", default=2.0, show_default=True, help="Seconds between the first polls (then growing).")
 @click.option("--no-cancel", is_flag=True, help="Leave triggered exports running when the run is aborted.")
 @click.option("--no-row-count-check", is_flag=True, help="Do not compare rows streamed with exportRowCount.")

@@ -52,9 +52,10 @@ def _export_ids(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @click.option("--reuse-exports", is_flag=True,
               help="Stream the --export-id exports (if still Pending/Processing/Success) instead of creating new ones.")
 @click.option("--deadline", default=4 * 3600.0, show_default=True,
-              help="Seconds an export may stay Pending/Processing before the run fails.")
+              help="Seconds an export may take, counted from its creation, before the run fails.")
 @click.option("--poll-interval", default=5.0, show_default=True, help="Seconds before the first poll (then doubling).")
-@click.option("--max-poll-interval", default=120.0, show_default=True, help="Longest wait between polls.")
+@click.option("--max-poll-interval", default=180.0, show_default=True,
+              help="Longest wait between polls (Mews suggests polling every few minutes).")
 @click.option("--recreate-failed", is_flag=True, help="Create a new export when Mews reports one as Failed.")
 @click.option("--url-ttl", default=600.0, show_default=True, help="Seconds a Mews file URL stays valid.")
 @incremental_options

@@ -17,9 +17,9 @@ from streamer.http.retry import RetryPolicy
 from streamer.http.session import open_session
 from streamer.incremental.cli import build_incremental, incremental_options
 from streamer.providers.rebilly import DEFAULT_PREFIX, DateRange, ExportRequest, RebillySource, Recurring
-
-EXPORT_FORMATS = ("csv", "json", "json-api", "xml", "pdf")
-RESOURCES = ("transactions", "customers", "subscriptions", "invoices", "invoiceItems", "revenueAudit")
+from streamer.providers.rebilly.catalog import FORMATS as EXPORT_FORMATS
+from streamer.providers.rebilly.catalog import RESOURCES, date_field_help
+from streamer.providers.rebilly.source import DEFAULT_MAX_RATE_LIMIT_WAIT
 
 
 @click.command("rebilly")
@@ -31,19 +31,20 @@ RESOURCES = ("transactions", "customers", "subscriptions", "invoices", "invoiceI
 @click.option("--base-url", help="Any other API root (e.g. a local simulator); /organizations/{id} is appended.")
 @click.option("--path-prefix", default=DEFAULT_PREFIX, show_default=True,
               help="Where data exports are mounted (/experimental/data-exports per the spec, or /data-exports).")
-@click.option("--resource", type=click.Choice(RESOURCES), default="transactions", show_default=True,
-              help="What to export.")
+@click.option("--resource", type=click.Choice(list(RESOURCES)), default="transactions", show_default=True,
+              help="What to export (Rebilly's exportable resources).")
 @click.option("--export-format", type=click.Choice(EXPORT_FORMATS), default="csv", show_default=True,
-              help="Format Rebilly writes (xml and pdf carry no records and are refused). "
+              help="Format Rebilly writes (detailed-csv is read as CSV; xml and pdf carry no records and are "
+              "refused; not every resource has every format). "
               "--format is the output format.")
-@click.option("--name", help="Export name (default: 'streamer <resource> <UTC time>').")
+@click.option("--name", help="Export name, at most 50 characters (default: 'streamer <resource> <UTC time>').")
 @click.option("--filter", "filter_", help='Rebilly filter, e.g. "result:approved;currency:USD,EUR".')
 @click.option("--sort", help='Sort field, "-" prefix for descending, e.g. "-createdTime".')
 @click.option("--q", help="Partial text search.")
 @click.option("--field", "fields", multiple=True, help="Field to include (repeatable; default: Rebilly's set).")
 @click.option("--date-start", help='Start of the date range (any Rebilly datetime, e.g. "yesterday").')
 @click.option("--date-end", help='End of the date range (e.g. "today").')
-@click.option("--date-field", help="Field the date range applies to (Rebilly's default: createdTime).")
+@click.option("--date-field", help=f"Field the date range applies to (Rebilly's default: {date_field_help()}).")
 @click.option("--recurring", metavar="RRULE", help='Make it recurring: an RFC 5545 RRULE such as "FREQ=DAILY;BYHOUR=2".')
 @click.option("--recurring-start", help="When the first recurring run happens (date-time).")
 @click.option("--email", "emails", multiple=True, help="Email notified when the export completes (repeatable).")
@@ -53,7 +54,9 @@ RESOURCES = ("transactions", "customers", "subscriptions", "invoices", "invoiceI
 @click.option("--list-exports", is_flag=True, help="Print the exports (one JSON object per line) and exit.")
 @click.option("--poll-interval", default=2.0, show_default=True, help="Seconds before the first status check (then x1.5).")
 @click.option("--max-poll-interval", default=30.0, show_default=True, help="Longest wait between status checks.")
-@click.option("--timeout", default=6 * 3600.0, show_default=True, help="Seconds an export may take before the run fails.")
+@click.option("--max-rate-limit-wait", default=DEFAULT_MAX_RATE_LIMIT_WAIT, show_default=True,
+              help="Longest wait honoured for X-RateLimit-Retry-After (Rebilly's rate windows are 10 minutes).")
+@click.option("--timeout", default=6 * 3600.0, show_default=True, help="Seconds an export may take, counted from its creation, before the run fails.")
 @incremental_options
 @engine_options
 @output_options
@@ -89,6 +92,7 @@ def command(
     incremental: bool,
     overlap: float,
     since: Any,
+    max_rate_limit_wait: float,
     **options: Any,
 ) -> None:
     """Request a Rebilly data export, wait for it, and stream every record as one JSON object per line.
@@ -159,6 +163,7 @@ def command(
             max_poll_interval=max(max_poll_interval, poll_interval),
             timeout=timeout,
             retry=RetryPolicy(max_attempts=config.retry.max_attempts),
+            max_rate_limit_wait=max_rate_limit_wait,
             on_export_created=remember,
             incremental=changes or False,
         )

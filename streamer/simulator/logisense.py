@@ -208,7 +208,9 @@ class LogisenseApi:
         """Access token → expiry (``time.time()``)."""
         self.refresh_tokens: set[str] = set()
         self.logins: list[str] = []
-        """Grant type of every successful token request."""
+        self.login_fields: list[tuple[str, ...]] = []
+        """The form field names of every token request (accepted or not), for tests of the login form."""
+        """Every successful token request: its grant type (``password (client secret)`` for the docs' Option 2)."""
         self.calls: list[tuple[str, str, str]] = []
         """(method, path and query relative to the resource prefix, trackingId) of every API call."""
         self.trigger_bodies: list[Any] = []
@@ -272,24 +274,34 @@ class LogisenseApi:
     async def login(self, request: web.Request) -> web.Response:
         tracking = str(uuid.uuid4())
         form = await request.post()
+        self.login_fields.append(tuple(sorted(form)))
         grant = form.get("grant_type")
         ok = False
-        if grant == "password":
+        login = str(grant)
+        if grant == "password" and "client_secret" in form and "username" not in form:
+            # The docs' "Option 2": a client logs in with its secret through the password grant.
+            ok = form.get("client_id") == self.client_id and form.get("client_secret") == self.client_secret
+            login = "password (client secret)"
+        elif grant == "password":
             ok = (
                 form.get("username") == self.username
                 and form.get("password") == self.password
                 and form.get("client_id") == self.client_id
             )
-        elif grant == "client_credentials":
-            ok = form.get("client_id") == self.client_id and form.get("client_secret") == self.client_secret
         elif grant == "refresh_token":
             token = str(form.get("refresh_token") or "")
             ok = token in self.refresh_tokens
             if ok:
                 self.refresh_tokens.discard(token)  # refresh tokens rotate
+        else:  # client_credentials included: not a grant LogiSense documents
+            return self._json(
+                {"error": "unsupported_grant_type", "error_description": f"grant_type {grant!r} is not supported"},
+                tracking,
+                400,
+            )
         if not ok:
             return self._json({"error": "invalid_grant", "error_description": "bad credentials"}, tracking, 400)
-        self.logins.append(str(grant))
+        self.logins.append(login)
         access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
         self.tokens[access] = time.time() + self.token_ttl
         self.refresh_tokens.add(refresh)

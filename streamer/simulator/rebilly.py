@@ -4,13 +4,18 @@ Routes (under ``/organizations/{organizationId}``, for both the
 ``/experimental/data-exports`` prefix of the spec and plain ``/data-exports``):
 
 * ``POST /data-exports`` → 201 + ``Location``; 422 problem with
-  ``invalidFields`` for an invalid body, or ``data-export-limit-exceeded``
+  ``invalidFields`` for an invalid body (the resources and their formats of
+  :mod:`streamer.providers.rebilly.catalog`, ``name`` ≤ 50 characters), or ``data-export-limit-exceeded``
   (with ``matchedRecords``/``maxRecords``) above :attr:`RebillySim.max_records`;
 * ``GET /data-exports/{id}`` → the DataExport; each GET moves it one step
   along :attr:`RebillySim.timeline` (pending → queued → processing →
   completed, or → failed with ``failureReason``);
-* ``GET /data-exports?limit&offset&filter`` → a page, with
-  ``Pagination-Total/Limit/Offset``;
+* ``GET /data-exports?limit&offset&filter&sort`` → a page, with
+  ``Pagination-Total/Limit/Offset``; ``offset`` and ``limit`` above 1000
+  → 422 (the spec's ``maximum``), ``sort`` by ``createdTime`` (or
+  ``-createdTime``), filters ``field:a,b`` and ranges ``createdTime:A..B``;
+* ``?expand=file`` embeds the File resource in ``_embedded.file`` (links
+  knob ``"embedded"``);
 * ``GET /files/{fileId}/download`` → 302 to a signed, expiring URL
   ``/rebilly-files/{fileId}?expires&sig`` served here with ``Range``,
   ``ETag`` and the shared fault plan (an expired link → 403, as S3 does).
@@ -41,11 +46,14 @@ import orjson
 from aiohttp import web
 
 from streamer.simulator.changes import ChangingRecords, SimClock
+from streamer.providers.rebilly.catalog import FORMATS as CATALOG_FORMATS
+from streamer.providers.rebilly.catalog import LIMIT_MAX, NAME_MAX_LENGTH, OFFSET_MAX
+from streamer.providers.rebilly.catalog import RESOURCES as CATALOG
 from streamer.simulator.server import Simulator
 
 PREFIXES = ("/experimental/data-exports", "/data-exports")
-FORMATS = ("csv", "json", "json-api", "xml", "pdf")
-RESOURCES = ("transactions", "customers", "subscriptions", "invoices", "invoiceItems", "revenueAudit")
+FORMATS = CATALOG_FORMATS
+RESOURCES = tuple(CATALOG)
 PROBLEM_BASE = "https://www.rebilly.com/catalog/all/section/errors/"
 EPOCH = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
@@ -126,7 +134,8 @@ class RebillySim:
         """The next N API calls get 429 (deterministic, for tests)."""
         self.retry_after = retry_after
         self.links = links
-        """Which download links a completed export carries: ``download``, ``signedLink``, ``fileId``."""
+        """Which download links a completed export carries: ``download``, ``signedLink``, ``fileId``,
+        ``embedded`` (``_embedded.file``, when the GET asks for ``expand=file``)."""
         self.url_ttl = url_ttl
         self.fail_next: str | None = None
         """``failureReason`` for the next created export (which then fails)."""
@@ -163,6 +172,7 @@ class RebillySim:
         status: str = "completed",
         failure_reason: str | None = None,
         fields: list[str] | None = None,
+        created: datetime | None = None,
     ) -> RebillyExport:
         """An export that already exists (for attach and list modes)."""
         body: dict[str, Any] = {"name": name or f"{resource} export", "format": format, "resource": resource}
@@ -176,6 +186,8 @@ class RebillySim:
             timeline=timeline,
             failure_reason=failure_reason,
         )
+        if created is not None:
+            export.created = _utc(created)
         self.exports[export.id] = export
         return export
 
@@ -226,10 +238,17 @@ class RebillySim:
                 links.append({"rel": "signedLink", "href": self.signed_url(export)})
             if "fileId" in self.links:
                 doc["fileId"] = export.file_id
+            if "embedded" in self.links and "file" in request.query.get("expand", "").split(","):
+                doc["_embedded"] = {"file": self.file_json(export)}
         if status == "failed":
             doc["failureReason"] = export.failure_reason
         doc["_links"] = links
         return doc
+
+    def file_json(self, export: RebillyExport) -> dict[str, Any]:
+        """The File resource that ``expand=file`` embeds (its id is what a client needs)."""
+        ext = {"json-api": "json", "detailed-csv": "csv"}.get(export.format, export.format)
+        return {"id": export.file_id, "name": f"{export.id}.{ext}", "extension": ext, "createdTime": export.created}
 
     def signed_url(self, export: RebillyExport) -> str:
         path = f"/rebilly-files/{export.file_id}"
@@ -308,7 +327,7 @@ def _csv_value(value: Any) -> Any:
 
 
 def render(records: list[dict[str, Any]], fmt: str, resource: str) -> bytes:
-    if fmt == "csv":
+    if fmt in ("csv", "detailed-csv"):
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         if records:
@@ -354,7 +373,7 @@ def build_file(
     if len(records) <= threshold:
         return render(records, fmt, export.resource), ids, False
     per = part_records or threshold
-    ext = {"json-api": "json"}.get(fmt, fmt)
+    ext = {"json-api": "json", "detailed-csv": "csv"}.get(fmt, fmt)
     sink: Any = _Unseekable() if streamed else io.BytesIO()
     with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         for k in range(math.ceil(len(records) / per)):
@@ -486,9 +505,20 @@ class _Handlers:
             offset = int(request.query.get("offset", "0"))
         except ValueError:
             return problem(422, "Invalid data", "limit and offset must be integers", invalidFields=[{"field": "limit", "message": "not an integer"}])
-        if not 0 <= limit <= 1000 or offset < 0:
-            return problem(422, "Invalid data", "limit must be 0..1000 and offset >= 0", invalidFields=[{"field": "limit", "message": "out of range"}])
+        invalid = []
+        if not 0 <= limit <= LIMIT_MAX:
+            invalid.append({"field": "limit", "message": f"must be between 0 and {LIMIT_MAX}"})
+        if not 0 <= offset <= OFFSET_MAX:  # collectionOffset: maximum 1000
+            invalid.append({"field": "offset", "message": f"must be between 0 and {OFFSET_MAX}"})
+        if invalid:
+            return problem(422, "Invalid data", "The collection parameters are invalid.", PROBLEM_BASE + "invalid-data", invalidFields=invalid)
         exports = [e for e in self.state.exports.values() if _matches(e, request.query.get("filter"))]
+        sort = request.query.get("sort")
+        if sort:
+            field_name = sort.lstrip("-")
+            if field_name != "createdTime":
+                return problem(422, "Invalid data", f"{field_name} is not sortable here", invalidFields=[{"field": "sort", "message": "not sortable"}])
+            exports.sort(key=lambda e: e.created, reverse=sort.startswith("-"))  # stable: ties keep their order
         page = exports[offset : offset + limit]
         docs = [self.state.resource_json(request, e, prefix) for e in page]
         headers = {"Pagination-Total": str(len(exports)), "Pagination-Limit": str(limit), "Pagination-Offset": str(offset)}
@@ -512,7 +542,7 @@ class _Handlers:
         if (failure := sim.fault_response()) is not None:
             return failure
         data = state.content(export)
-        ext = "zip" if export.zipped else {"json-api": "json"}.get(export.format, export.format)
+        ext = "zip" if export.zipped else {"json-api": "json", "detailed-csv": "csv"}.get(export.format, export.format)
         content_type = {
             "zip": "application/zip", "csv": "text/csv", "json": "application/json",
             "xml": "application/xml", "pdf": "application/pdf",
@@ -538,10 +568,14 @@ def _validate(body: Any) -> list[dict[str, str]]:
     for name in ("name", "format", "resource"):
         if not isinstance(body.get(name), str) or not body.get(name):
             problems.append({"field": name, "message": f"{name} is required"})
-    if isinstance(body.get("format"), str) and body["format"] not in FORMATS:
-        problems.append({"field": "format", "message": f"must be one of {', '.join(FORMATS)}"})
-    if isinstance(body.get("resource"), str) and body["resource"] not in RESOURCES:
+    if isinstance(body.get("name"), str) and len(body["name"]) > NAME_MAX_LENGTH:
+        problems.append({"field": "name", "message": f"must be at most {NAME_MAX_LENGTH} characters"})
+    resource = CATALOG.get(body["resource"]) if isinstance(body.get("resource"), str) else None
+    if isinstance(body.get("resource"), str) and resource is None:
         problems.append({"field": "resource", "message": f"must be one of {', '.join(RESOURCES)}"})
+    allowed = resource.formats if resource is not None else FORMATS
+    if isinstance(body.get("format"), str) and body["format"] not in allowed:
+        problems.append({"field": "format", "message": f"must be one of {', '.join(allowed)}"})
     date_range = body.get("dateRange")
     if date_range is not None:
         for name in ("start", "end"):
@@ -557,12 +591,21 @@ def _validate(body: Any) -> list[dict[str, str]]:
 
 
 def _matches(export: RebillyExport, filter_text: str | None) -> bool:
-    """Rebilly's collection filter: ``field:v1,v2;field2:v3``."""
+    """Rebilly's collection filter: ``field:v1,v2;field2:v3``, ranges as ``field:low..high`` (inclusive)."""
     if not filter_text:
         return True
     for clause in filter_text.split(";"):
         name, _, values = clause.partition(":")
-        current = export.status if name == "status" else export.body.get(name)
-        if str(current) not in values.split(","):
+        if name == "status":
+            current: Any = export.status
+        elif name == "createdTime":
+            current = export.created
+        else:
+            current = export.body.get(name)
+        low, dots, high = values.partition("..")
+        if dots:
+            if not low <= str(current) <= high:
+                return False
+        elif str(current) not in values.split(","):
             return False
     return True

@@ -1,4 +1,9 @@
-"""LogiSense JWT login: password or client-credentials grant, refreshed before it expires.
+"""LogiSense JWT login: the ``password`` grant (user or client secret), refreshed before it expires.
+
+LogiSense's token docs ("Option 2") log a client in with its secret through
+the same ``grant_type=password`` as a user, sending ``client_id`` and
+``client_secret`` instead of ``username``/``password`` — not OAuth's
+``client_credentials``, which the service does not accept.
 
 The authorization server is a separate application from the resource server
 (``/AuthorizationServer/api/v10/Access/Login``), form-encoded like OAuth 2.
@@ -76,9 +81,13 @@ class LogisenseAuth:
         self._expires_at = 0.0
         self._lock = anyio.Lock()
 
+    grant = "password"
+    """The one grant LogiSense documents for both ways of logging in."""
+
     @property
-    def grant(self) -> str:
-        return "password" if self.username and self._password else "client_credentials"
+    def credential(self) -> str:
+        """Which documented login this is: ``user`` (username/password) or ``client secret``."""
+        return "user" if self.username and self._password else "client secret"
 
     async def token(self, session: aiohttp.ClientSession) -> str:
         """A token valid for at least ``refresh_margin`` more seconds (or a fraction of a short one)."""
@@ -101,7 +110,7 @@ class LogisenseAuth:
 
     async def _login(self, session: aiohttp.ClientSession) -> None:
         form = {"grant_type": self.grant, "client_id": self.client_id}
-        if self.grant == "password":
+        if self.credential == "user":
             form.update(username=self.username or "", password=self._password or "")
         else:
             form["client_secret"] = self._client_secret or ""

@@ -10,15 +10,14 @@ A row counts as done only when its status says so *and* ``complete`` is set.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
 
 import aiohttp
-import anyio
 
-from streamer.errors import ExportError, ExportFailedError, ExportTimeoutError, StreamerError
+from streamer.errors import ExportError, ExportFailedError, StreamerError
 from streamer.providers.logisense.client import LogisenseClient
+from streamer.providers.polling import PollSchedule
 
 log = logging.getLogger("streamer.logisense")
 
@@ -48,6 +47,8 @@ STATUS_NAMES: dict[str, State] = {
 }
 
 HISTORY = "DataExport/History"
+POLL_FACTOR = 1.5
+"""Each wait between polls is 1.5 times the last (LogiSense documents no polling pace)."""
 
 
 def status_of(row: Mapping[str, Any], extra: Mapping[str, str] | None = None) -> tuple[State, str]:
@@ -98,9 +99,9 @@ class DataExportLifecycle:
         page_size: int = 100,
     ) -> None:
         self.client = client
-        self.poll_interval = poll_interval
-        self.max_poll_interval = max(max_poll_interval, poll_interval)
-        self.timeout = timeout
+        self.schedule = PollSchedule(
+            initial=poll_interval, factor=POLL_FACTOR, cap=max(max_poll_interval, poll_interval), deadline=timeout
+        )
         self.status_names = dict(status_names or {})
         self.page_size = page_size
 
@@ -157,10 +158,14 @@ class DataExportLifecycle:
             raise ExportError(f"LogiSense DataExport {data_export_id} has no completed history row")
         return int(best["identity"])
 
-    async def wait_done(self, history_id: int) -> dict[str, Any]:
-        """Poll ``History/{id}`` until it is done; raise on failure, cancellation or timeout."""
-        deadline = time.monotonic() + self.timeout
-        interval = self.poll_interval
+    async def wait_done(self, history_id: int, *, started_at: float | None = None) -> dict[str, Any]:
+        """Poll ``History/{id}`` until it is done; raise on failure, cancellation or timeout.
+
+        ``started_at`` (:func:`streamer.providers.polling.monotonic`) is when the
+        export was triggered; the deadline counts from then, or from now for
+        a row this run did not trigger.
+        """
+        poller = self.schedule.poller(str(history_id), "LogiSense DataExportHistory", started_at=started_at)
         while True:
             row = await self.get(history_id)
             state, name = status_of(row, self.status_names)
@@ -178,15 +183,8 @@ class DataExportLifecycle:
                     f"{where} finished with a status this client does not know; "
                     "pass status_names={name: 'done'|'failed'} if it means success"
                 )
-            if time.monotonic() + interval > deadline:
-                hint = (
-                    f"; unknown status {name!r} — pass status_names if it is a valid one"
-                    if state == "unknown"
-                    else ""
-                )
-                raise ExportTimeoutError(f"{where} not done after {self.timeout:g}s{hint}")
-            await anyio.sleep(interval)
-            interval = min(interval * 1.5, self.max_poll_interval)
+            hint = f"unknown status {name!r} — pass status_names if it is a valid one" if state == "unknown" else ""
+            await poller.wait(f"{name!r} (trackingId {tracking}), not done", hint)
 
     async def cancel(self, history_id: int) -> None:
         """``POST History/{id}/Cancel``; failures are logged, never raised (we are aborting)."""

@@ -32,6 +32,7 @@ from streamer.http.retry import RetryPolicy
 from streamer.providers.logisense.auth import LogisenseAuth, login_url_for
 from streamer.providers.logisense.client import LogisenseClient, base_url_for
 from streamer.providers.logisense.lifecycle import DataExportLifecycle
+from streamer.providers.polling import monotonic
 from streamer.records import Part, PartInfo
 
 log = logging.getLogger("streamer.logisense")
@@ -116,9 +117,12 @@ class LogisenseSource:
             client, poll_interval=self.poll_interval, timeout=self.timeout, status_names=self.status_names
         )
         unfinished: set[int] = set()
+        triggered_at: dict[int, float] = {}
         try:
             for export_id in self.export_ids:
+                started = monotonic()
                 history_id = await lifecycle.trigger(self._body_for(export_id))
+                triggered_at[history_id] = started
                 self.triggered.append(history_id)
                 unfinished.add(history_id)
                 if self.on_triggered is not None:
@@ -128,7 +132,7 @@ class LogisenseSource:
                 ids.append(await lifecycle.latest_complete(export_id))
             ids.extend(self.triggered)
             for index, history_id in enumerate(ids):
-                row = await lifecycle.wait_done(history_id)
+                row = await lifecycle.wait_done(history_id, started_at=triggered_at.get(history_id))
                 unfinished.discard(history_id)
                 part = await self._part(lifecycle, index, history_id, row)
                 yield part

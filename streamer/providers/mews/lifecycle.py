@@ -20,7 +20,6 @@ persist it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
@@ -28,9 +27,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamer.errors import ExportError, ExportFailedError, ExportTimeoutError, HTTPError
+import anyio
+
+from streamer.errors import ExportError, ExportFailedError, HTTPError
 from streamer.providers.mews.client import MewsClient
 from streamer.providers.mews.requests import ExportRequest
+from streamer.providers.polling import Deadline, PollSchedule
 
 log = logging.getLogger("streamer.mews")
 
@@ -42,15 +44,22 @@ _DUPLICATE_HINT = re.compile(r"pending|processing|already|in progress|exists", r
 
 @dataclass(frozen=True)
 class PollPolicy:
-    """How patiently to wait for exports."""
+    """How patiently to wait for exports.
+
+    The default schedule follows Mews's guidance ("poll every few minutes",
+    with backoff rather than a tight loop) while still picking up a small
+    export quickly: polls after 5, 10, 20, 40, 80 and 160 s, then every
+    3 minutes until the deadline (see :mod:`streamer.providers.polling`).
+    """
 
     initial_interval: float = 5.0
     """Seconds before the first poll; doubles after each poll that finds work pending."""
-    max_interval: float = 120.0
-    """Longest wait between two polls (Mews suggests polling every few minutes)."""
+    max_interval: float = 180.0
+    """Longest wait between two polls: Mews suggests polling every few minutes."""
     multiplier: float = 2.0
     deadline: float = 4 * 3600.0
-    """Seconds an export may stay Pending/Processing before :class:`ExportTimeoutError`."""
+    """Seconds an export may stay Pending/Processing, counted from its creation, before
+    :class:`ExportTimeoutError`."""
     recreate_failed: bool = False
     """Create a new export when Mews reports one as Failed (instead of failing the run)."""
     max_recreations: int = 3
@@ -61,10 +70,13 @@ class PollPolicy:
     Without it, known ids are only used when Mews refuses a duplicate export."""
 
     def __post_init__(self) -> None:
-        if self.initial_interval <= 0 or self.max_interval < self.initial_interval:
-            raise ValueError("poll intervals must be positive and max_interval >= initial_interval")
-        if self.deadline <= 0:
-            raise ValueError("the export deadline must be positive")
+        self.schedule  # noqa: B018  (building the schedule validates the policy)
+
+    @property
+    def schedule(self) -> PollSchedule:
+        return PollSchedule(
+            initial=self.initial_interval, factor=self.multiplier, cap=self.max_interval, deadline=self.deadline
+        )
 
 
 @dataclass(frozen=True)
@@ -116,7 +128,7 @@ class ExportAlreadyRunningError(ExportError):
 class _Tracked:
     request: ExportRequest
     export: MewsExport
-    since: float
+    deadline: Deadline
     recreations: int = 0
 
 
@@ -135,7 +147,7 @@ class ExportLifecycle:
         known_exports: Mapping[str, str] | None = None,
         on_created: CreatedHook | None = None,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[Any]] = anyio.sleep,
     ) -> None:
         self.client = client
         self.requests = list(requests)
@@ -157,8 +169,8 @@ class ExportLifecycle:
         tracked: dict[str, _Tracked] = {}
         for request in self.requests:
             export = await self._start(request)
-            tracked[export.id] = _Tracked(request, export, self.clock())
-        interval = self.policy.initial_interval
+            tracked[export.id] = _Tracked(request, export, self._deadline(request, export))
+        intervals = self.policy.schedule.intervals()
         while tracked:
             done = [t for t in tracked.values() if t.export.status == SUCCESS]
             for item in done:
@@ -166,8 +178,7 @@ class ExportLifecycle:
                 yield item.export
             if not tracked:
                 return
-            await self.sleep(self._next_wait(tracked.values(), interval))
-            interval = min(interval * self.policy.multiplier, self.policy.max_interval)
+            await self.sleep(self._next_wait(tracked.values(), next(intervals)))
             latest = await self.get_all(tracked)
             for export_id, item in list(tracked.items()):
                 export = latest.get(export_id)
@@ -185,30 +196,30 @@ class ExportLifecycle:
                     replacement = await self._recreate(item)
                     del tracked[export_id]
                     tracked[replacement.export.id] = replacement
-                    interval = self.policy.initial_interval
+                    intervals = self.policy.schedule.intervals()
                 else:
                     raise ExportError(
                         f"Mews export {export_id} ({item.request.entity_type}) has an unknown status "
                         f"{export.status!r} (request id {export.request_id})"
                     )
 
+    def _deadline(self, request: ExportRequest, export: MewsExport) -> Deadline:
+        """Counted from now: the export was just created, or (reused) first seen by this run."""
+        return self.policy.schedule.deadline_for(export.id, f"Mews {request.entity_type} export", clock=self.clock)
+
     def _next_wait(self, tracked: Iterable[_Tracked], interval: float) -> float:
-        """The poll interval, shortened so a deadline is noticed when it passes."""
-        now = self.clock()
-        soonest = min(t.since + self.policy.deadline for t in tracked)
-        return max(0.0, min(interval, soonest - now + 0.001))
+        """The poll interval, shortened so the soonest deadline is noticed when it passes."""
+        soonest = min(t.deadline.remaining() for t in tracked)
+        return max(0.0, min(interval, soonest + 0.001))
 
     def _check_deadline(self, item: _Tracked) -> None:
-        waited = self.clock() - item.since
-        if waited <= self.policy.deadline:
-            return
         export = item.export
         entity = item.request.entity_type
-        raise ExportTimeoutError(
-            f"Mews {entity} export {export.id} is still {export.status} after {waited:.0f}s "
-            f"(deadline {self.policy.deadline:g}s, request id {export.request_id}). It keeps running on "
+        item.deadline.check(
+            export.status,
+            f"request id {export.request_id}. It keeps running on "
             f"Mews's side: run again later with --export-id {entity}={export.id} "
-            f"(library: known_exports={{{entity!r}: {export.id!r}}}) to pick it up, or raise the deadline"
+            f"(library: known_exports={{{entity!r}: {export.id!r}}}) to pick it up, or raise the deadline",
         )
 
     async def _recreate(self, item: _Tracked) -> _Tracked:
@@ -227,7 +238,7 @@ class ExportLifecycle:
             )
         log.warning("Mews %s export %s is %s; creating a new one", entity, export.id, export.status)
         fresh = await self._add(item.request)
-        return _Tracked(item.request, fresh, self.clock(), item.recreations + 1)
+        return _Tracked(item.request, fresh, self._deadline(item.request, fresh), item.recreations + 1)
 
     # ------------------------------------------------------ create or reuse
 

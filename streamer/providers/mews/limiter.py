@@ -10,12 +10,13 @@ per connection.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+
+import anyio
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[object]]
@@ -31,7 +32,7 @@ class SlidingWindowLimiter:
         window: float = 30.0,
         *,
         clock: Clock = time.monotonic,
-        sleep: Sleep = asyncio.sleep,
+        sleep: Sleep = anyio.sleep,
     ) -> None:
         if max_requests < 1 or window <= 0:
             raise ValueError("a rate limit needs max_requests >= 1 and a positive window")

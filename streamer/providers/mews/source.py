@@ -10,13 +10,13 @@ the engine calls it before a request once 80% of the lifetime passed and on
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import date, datetime
 
 import aiohttp
+import anyio
 
 import streamer.providers.mews.entities  # noqa: F401  (registers the typed entities)
 from streamer.errors import ConfigError, ExportError, PartChangedError
@@ -182,7 +182,7 @@ class _ExportRefresher:
         self._lifecycle = lifecycle
         self._export = export
         self._max_age = max_age
-        self._lock = asyncio.Lock()
+        self._lock = anyio.Lock()
         self._handed_out: dict[int, str] = {i: f.url for i, f in enumerate(export.files)}
 
     def for_file(self, index: int) -> UrlRefresher:

@@ -5,9 +5,11 @@ OpenAPI (``openapi/openapi.yaml`` mounts data exports under ``/experimental``;
 ``prefix`` makes that configurable):
 
 * ``POST {prefix}`` → 201 + ``Location`` — request an export;
-* ``GET {prefix}/{id}`` — its status, ``recordCount`` and ``_links``;
+* ``GET {prefix}/{id}?expand=file`` — its status, ``recordCount``, ``_links``,
+  ``fileId`` and ``_embedded.file``;
 * ``GET {prefix}?limit&offset&filter&sort`` — a page of exports, with
-  ``Pagination-Total``/``-Limit``/``-Offset`` headers;
+  ``Pagination-Total``/``-Limit``/``-Offset`` headers (``offset`` ≤ 1000:
+  :mod:`~streamer.providers.rebilly.listing` pages past it by ``createdTime``);
 * ``GET /files/{id}/download`` — the file, or a 302 to a signed URL.
 
 API responses are small JSON documents: they are read whole, and requested
@@ -29,6 +31,7 @@ from streamer.errors import ExportError, HTTPError, RetryableHTTPError, json_typ
 from streamer.http.redact import redact_url
 from streamer.http.retry import TRANSIENT_ERRORS, RetryPolicy
 from streamer.providers.rebilly.auth import RebillyAuth
+from streamer.providers.rebilly.listing import walk_listing
 from streamer.providers.rebilly.problems import raise_for_problem
 
 log = logging.getLogger("streamer.rebilly")
@@ -83,39 +86,29 @@ class RebillyApi:
         return doc
 
     async def get_export(self, export_id: str) -> dict[str, Any]:
-        _, _, doc = await self._json("GET", self.export_url(export_id), what=f"get data export {export_id}")
+        """The export, with its file embedded (``expand=file``: one of the spec's two places for its id)."""
+        _, _, doc = await self._json(
+            "GET", self.export_url(export_id), what=f"get data export {export_id}", params={"expand": "file"}
+        )
         if not isinstance(doc, dict):
             raise ExportError(f"Rebilly data export {export_id}: expected a JSON object, got {json_type(doc)}")
         return doc
 
-    async def list_exports(
+    def list_exports(
         self,
         *,
         filter: str | None = None,
         sort: str | None = None,
         limit: int = 100,
     ) -> AsyncIterator[dict[str, Any]]:
-        """Every export, page by page, walking ``offset`` with the Pagination-* headers."""
-        offset = 0
-        while True:
-            params: dict[str, str] = {"limit": str(limit), "offset": str(offset)}
-            if filter:
-                params["filter"] = filter
-            if sort:
-                params["sort"] = sort
-            _, headers, page = await self._json(
-                "GET", self.exports_url, what=f"list data exports (offset {offset})", params=params
-            )
-            if not isinstance(page, list):
-                raise ExportError(f"listing data exports: expected a JSON array, got {json_type(page)}")
-            for item in page:
-                yield item
-            total = _int_header(headers, "Pagination-Total")
-            page_limit = _int_header(headers, "Pagination-Limit") or limit
-            page_offset = _int_header(headers, "Pagination-Offset")
-            offset = (page_offset if page_offset is not None else offset) + len(page)
-            if not page or (total is not None and offset >= total) or (total is None and len(page) < page_limit):
-                return
+        """Every export, page by page, past the offset cap (see :mod:`streamer.providers.rebilly.listing`)."""
+
+        async def fetch(params: dict[str, str]) -> tuple[Mapping[str, str], Any]:
+            what = f"list data exports (offset {params['offset']}, filter {params.get('filter')!r})"
+            _, headers, page = await self._json("GET", self.exports_url, what=what, params=params)
+            return headers, page
+
+        return walk_listing(fetch, filter=filter, sort=sort, limit=limit)
 
     # -------------------------------------------------------------- files
 
@@ -181,10 +174,3 @@ def _final(exc: RetryableHTTPError) -> HTTPError:
     error.status, error.request_id, error.url, error.details = exc.status, exc.request_id, exc.url, exc.details
     return error
 
-
-def _int_header(headers: Mapping[str, str], name: str) -> int | None:
-    value = headers.get(name)
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None

@@ -12,40 +12,43 @@ Three ways to say which exports:
   instead of stopping the run.
 
 Each export is polled (pending → queued → processing → completed) with a
-growing interval until ``timeout``; ``failed`` raises :class:`ExportFailedError`
+growing interval (:mod:`streamer.providers.polling`) until ``timeout``; ``failed`` raises :class:`ExportFailedError`
 with Rebilly's ``failureReason``.  A completed export becomes one part whose
 URL comes from its ``signedLink``, its ``download`` link or its file id
-(``GET /files/{id}/download`` → 302 → signed URL); ``Part.refresh`` re-signs
+(``fileId``, or ``_embedded.file.id`` — the export is fetched with
+``expand=file``; ``GET /files/{id}/download`` → 302 → signed URL); ``Part.refresh`` re-signs
 it, so the engine survives links that expire mid-download.
 
 The part's decoder sniffs the body: Rebilly sends a ZIP of several files
 once an export passes 1,000,000 records, a bare file otherwise, and nothing
 in the export resource says which; see :mod:`streamer.decoding.zip_parts`.
-``xml`` and ``pdf`` exports carry no line records and are refused up front.
+``xml`` and ``pdf`` exports carry no line records and are refused up front;
+``detailed-csv`` is read as CSV.  What may be requested (resources, their
+formats, the 50-character name) is :mod:`streamer.providers.rebilly.catalog`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
 import aiohttp
-import anyio
 import orjson
 
-from streamer.errors import ConfigError, ExportError, ExportFailedError, ExportTimeoutError
+from streamer.errors import ConfigError, ExportError, ExportFailedError
 from streamer.http.redact import redact_url
 from streamer.http.retry import RetryPolicy
 from streamer.incremental.bookmarks import BookmarkTracker
 from streamer.incremental.rebilly import RebillyIncremental
 from streamer.incremental.windows import Incremental, as_incremental
+from streamer.providers.polling import PollSchedule
 from streamer.providers.rebilly.api import DEFAULT_PREFIX, LIVE_URL, SANDBOX_URL, RebillyApi
 from streamer.providers.rebilly.auth import RebillyAuth
+from streamer.providers.rebilly.catalog import NAME_MAX_LENGTH, RECORD_FORMATS, RECORDLESS_FORMATS, RESOURCES
 from streamer.records import Part, PartInfo
 
 import streamer.decoding.json_array  # noqa: F401  (registers "json" and "json-api")
@@ -53,9 +56,14 @@ import streamer.decoding.zip_parts  # noqa: F401  (registers "zip")
 
 log = logging.getLogger("streamer.rebilly")
 
-STREAMABLE_FORMATS = ("csv", "json", "json-api")
-RECORDLESS_FORMATS = ("xml", "pdf")
+STREAMABLE_FORMATS = RECORD_FORMATS
+MEMBER_FORMAT = {"detailed-csv": "csv"}
+"""The decoder of each export format that is not named after one (detailed-csv is a CSV)."""
 IN_PROGRESS = frozenset({"pending", "queued", "processing"})
+DEFAULT_MAX_RATE_LIMIT_WAIT = 900.0
+"""Longest ``X-RateLimit-Retry-After`` wait honoured: Rebilly's rate windows are 10 minutes."""
+POLL_FACTOR = 1.5
+"""Each wait between status checks is 1.5 times the last (Rebilly documents no polling pace)."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,8 @@ class DateRange:
     """Any datetime Rebilly accepts, relative ones included (``"yesterday"``)."""
     end: str
     field: str | None = None
-    """The date field to filter on (Rebilly's default: ``createdTime``)."""
+    """The date field to filter on (Rebilly's default depends on the resource: see
+    :data:`streamer.providers.rebilly.catalog.RESOURCES`, e.g. ``processedTime`` for transactions)."""
 
 
 @dataclass(frozen=True)
@@ -100,8 +109,29 @@ class ExportRequest:
         digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
         return f"{self.resource}/{self.format}/{digest}"
 
+    def default_name(self) -> str:
+        """``streamer <resource> <UTC time>``, within Rebilly's 50 characters for every resource."""
+        stamp = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
+        return f"streamer {self.resource}"[: NAME_MAX_LENGTH - len(stamp) - 1] + " " + stamp
+
+    def check(self) -> None:
+        """Refuse what Rebilly's schema refuses (422) before anything is requested."""
+        where = f"Rebilly resource {self.resource!r}"
+        resource = RESOURCES.get(self.resource)
+        if resource is None:
+            raise ConfigError(f"{where} cannot be exported; Rebilly exports {', '.join(RESOURCES)}")
+        check_format(self.format)
+        if self.format not in resource.formats:
+            raise ConfigError(
+                f"{where} cannot be exported as {self.format!r}; its formats are {', '.join(resource.formats)}"
+            )
+        if self.name is not None and not 0 < len(self.name) <= NAME_MAX_LENGTH:
+            raise ConfigError(
+                f"the export name {self.name!r} has {len(self.name)} characters; Rebilly allows 1 to {NAME_MAX_LENGTH}"
+            )
+
     def body(self) -> dict[str, Any]:
-        name = self.name or f"streamer {self.resource} {datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ}"
+        name = self.name or self.default_name()
         body: dict[str, Any] = {"name": name, "format": self.format, "resource": self.resource}
         arguments = {k: v for k, v in (("filter", self.filter), ("sort", self.sort), ("q", self.q)) if v}
         if arguments:
@@ -157,6 +187,7 @@ class RebillySource:
         timeout: float = 6 * 3600.0,
         page_size: int = 100,
         retry: RetryPolicy | None = None,
+        max_rate_limit_wait: float = DEFAULT_MAX_RATE_LIMIT_WAIT,
         on_export_created: Callable[[dict[str, Any]], None] | None = None,
         incremental: Incremental | bool = False,
     ) -> None:
@@ -170,20 +201,24 @@ class RebillySource:
             raise ConfigError("give export ids or ask for the listing, not both")
         self.request = request or ExportRequest()
         if not self.export_ids and not from_list:
-            check_format(self.request.format)
+            self.request.check()
         self.list_filter = list_filter
         self.list_sort = list_sort
         if base_url and sandbox:
             raise ConfigError("give either a base URL or --sandbox, not both")
         self.base_url = base_url or (SANDBOX_URL if sandbox else LIVE_URL)
         self.path_prefix = path_prefix
-        if poll_interval <= 0 or max_poll_interval < poll_interval:
-            raise ConfigError("poll intervals must be positive, max_poll_interval >= poll_interval")
-        self.poll_interval = poll_interval
-        self.max_poll_interval = max_poll_interval
-        self.timeout = timeout
+        try:
+            self.schedule = PollSchedule(
+                initial=poll_interval, factor=POLL_FACTOR, cap=max_poll_interval, deadline=timeout
+            )
+        except ValueError as exc:
+            raise ConfigError(f"Rebilly polling: {exc}") from None
         self.page_size = page_size
-        self.retry = retry or RetryPolicy()
+        if max_rate_limit_wait <= 0:
+            raise ConfigError("the longest rate-limit wait must be positive")
+        # Rebilly's limits are per 10-minute window: honour its X-RateLimit-Retry-After that far.
+        self.retry = replace(retry or RetryPolicy(), max_retry_after=max_rate_limit_wait)
         self.on_export_created = on_export_created
         """Called with the new export resource right after the POST (e.g. to save its id)."""
         self.exports: list[dict[str, Any]] = []
@@ -264,11 +299,14 @@ class RebillySource:
         yield created
 
     async def wait(self, api: RebillyApi, export: dict[str, Any]) -> dict[str, Any]:
-        """Poll until the export is completed; raise on ``failed`` or past the deadline."""
+        """Poll until the export is completed; raise on ``failed`` or past the deadline.
+
+        The deadline counts from now: right after the POST for an export this
+        run created, from the moment it was listed or attached otherwise.
+        """
         export_id = str(export.get("id"))
         check_format(str(export.get("format", "csv")), f"Rebilly data export {export_id}")
-        deadline = time.monotonic() + self.timeout
-        interval = self.poll_interval
+        poller = self.schedule.poller(export_id, "Rebilly data export")
         while True:
             status = export.get("status")
             if status == "completed":
@@ -278,14 +316,7 @@ class RebillySource:
                 raise ExportFailedError(f"Rebilly data export {export_id} ({export.get('name', '')}) failed: {reason}")
             if status is not None and status not in IN_PROGRESS:
                 raise ExportError(f"Rebilly data export {export_id} has an unknown status {status!r}")
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ExportTimeoutError(
-                    f"Rebilly data export {export_id} is still {status} after {self.timeout:g}s; "
-                    "raise --timeout or attach to it later with --export-id"
-                )
-            await anyio.sleep(min(interval, remaining))
-            interval = min(self.max_poll_interval, interval * 1.5)
+            await poller.wait(status, "raise --timeout or attach to it later with --export-id")
             export = await api.get_export(export_id)
 
     # ------------------------------------------------------------- the part
@@ -303,6 +334,8 @@ class RebillySource:
 
         plain_options: dict[str, Any] = {}
         count = export.get("recordCount")
+        # recordCount counts records, not rows: only plain csv has one row per record (detailed-csv
+        # adds rows of details, in a layout the spec does not describe).
         if fmt == "csv" and isinstance(count, int) and count >= 0:
             plain_options["expected_rows"] = count
             plain_options["expected_rows_source"] = f"Rebilly's recordCount of export {export_id}"
@@ -319,7 +352,7 @@ class RebillySource:
             compression="none",
             refresh=None if headers else refresh,
             headers=headers,
-            decoder_options={"member_format": fmt, "plain": True, "plain_options": plain_options},
+            decoder_options={"member_format": MEMBER_FORMAT.get(fmt, fmt), "plain": True, "plain_options": plain_options},
         )
 
     async def _download_url(self, api: RebillyApi, export: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
@@ -329,7 +362,11 @@ class RebillySource:
             return str(links["signedLink"]), {}
         if links.get("download"):
             return await api.resolve_download(str(links["download"]))
-        file_id = export.get("fileId") or (export.get("file") or {}).get("id")
+        # The spec's two places for the file: ``fileId``, and ``_embedded.file`` (asked for with
+        # ``expand=file``); it has no ``file`` member.
+        embedded = export.get("_embedded")
+        file = embedded.get("file") if isinstance(embedded, dict) else None
+        file_id = export.get("fileId") or (file.get("id") if isinstance(file, dict) else None)
         if file_id:
             return await api.resolve_download(api.file_download_url(str(file_id)))
         raise ExportError(
