@@ -128,6 +128,7 @@ class _Run:
     # --------------------------------------------------------------- producing
 
     async def _parts(self, session: aiohttp.ClientSession) -> AsyncIterator[tuple[Part, Checkpoint | None]]:
+        self.stats.discovering = True  # no run total until the source has named every part
         async with contextlib.aclosing(self.source.parts(session)) as parts:
             async for part in parts:
                 start = self.checkpoints.get(part.info.key)
@@ -136,6 +137,7 @@ class _Run:
                     self.stats.part(part.info.key, part.info.describe(), part.size).done = True
                     continue
                 yield part, start
+        self.stats.discovering = False
 
     async def _produce_unordered(
         self, session: aiohttp.ClientSession, send: ObjectSendStream[Batch]
