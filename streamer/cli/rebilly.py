@@ -10,7 +10,14 @@ import click
 import orjson
 
 from streamer.cli.execute import execute
-from streamer.cli.options import build_config, build_sink, build_state, engine_options, output_options
+from streamer.cli.options import (
+    RenamedOptionsCommand,
+    build_config,
+    build_sink,
+    build_state,
+    engine_options,
+    output_options,
+)
 from streamer.errors import ConfigError, StreamerError
 from streamer.http.redact import redact_text
 from streamer.http.retry import RetryPolicy
@@ -21,7 +28,7 @@ EXPORT_FORMATS = ("csv", "json", "json-api", "xml", "pdf")
 RESOURCES = ("transactions", "customers", "subscriptions", "invoices", "invoiceItems", "revenueAudit")
 
 
-@click.command("rebilly")
+@click.command("rebilly", cls=RenamedOptionsCommand, renamed={"--timeout": "--export-timeout"})
 @click.option("--api-key", envvar="REBILLY_API_KEY", show_envvar=True,
               help="Secret API key, sent as REB-APIKEY (prefer the environment variable).")
 @click.option("--jwt", envvar="REBILLY_JWT", show_envvar=True, help="A JWT instead of an API key (Authorization: Bearer); wins over an API key.")
@@ -52,7 +59,7 @@ RESOURCES = ("transactions", "customers", "subscriptions", "invoices", "invoiceI
 @click.option("--list-exports", is_flag=True, help="Print the exports (one JSON object per line) and exit.")
 @click.option("--poll-interval", default=2.0, show_default=True, help="Seconds before the first status check (then x1.5).")
 @click.option("--max-poll-interval", default=30.0, show_default=True, help="Longest wait between status checks.")
-@click.option("--timeout", default=6 * 3600.0, show_default=True, help="Seconds an export may take before the run fails.")
+@click.option("--export-timeout", "timeout", default=6 * 3600.0, show_default=True, help="Seconds an export may take before the run fails.")
 @engine_options
 @output_options
 @click.pass_context
