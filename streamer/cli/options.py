@@ -52,7 +52,7 @@ _ENGINE_OPTIONS = [
         "--state",
         type=click.Path(dir_okay=False, path_type=Path),
         help="Save progress to this JSON file (0600) and resume from it when rerun "
-        "(with -o FILE: exactly-once output; see README 'Guarantees').",
+        "(with -o FILE: exactly-once output; see docs/guarantees.md).",
     ),
 ]
 

@@ -55,7 +55,7 @@ def command(
     \b
     Examples:
       streamer simulate --port 8080 --records 1000000 --parts 8
-      streamer urls $(curl -s localhost:8080/ | jq -r '.Exports[].Files[].Url')
+      streamer urls $(curl -s localhost:8080/ | jq -r '.Exports[0].Files[].Url')
     """
     faults = FaultPlan(
         seed=seed,
@@ -107,21 +107,21 @@ def ready_commands(sim: Simulator) -> dict[str, str]:
     well under a second.
     """
     base = sim.base_url
-    commands = {"urls": f"streamer urls $(curl -s {base}/ | jq -r '.Exports[].Files[].Url')"}
+    commands = {"urls": f"streamer urls $(curl -s {base}/ | jq -r '.Exports[0].Files[].Url')"}
     mews = getattr(sim, "mews", None)
     if mews is not None:
         commands["mews"] = _line(
             {"MEWS_CLIENT_TOKEN": mews.config.client_token, "MEWS_ACCESS_TOKEN": mews.config.access_token},
             "mews", "--platform-url", base, "--entity", "Reservation", "--poll-interval", "0.2",
         )
-    from streamer.simulator.logisense import LOGISENSE, RESOURCE_PREFIX
+    from streamer.simulator.logisense import LOGISENSE
 
     logisense = sim.app.get(LOGISENSE)
     if logisense is not None:
         ready = sorted(logisense.history)[:1] or [101]
         commands["logisense"] = _line(
             {"LOGISENSE_PASSWORD": logisense.password},
-            "logisense", "--base-url", f"{base}{RESOURCE_PREFIX}/", "--username", logisense.username,
+            "logisense", "--base-url", base, "--username", logisense.username,
             "--client-id", logisense.client_id, "--history-id", str(ready[0]),
         )
     rebilly = getattr(sim, "rebilly", None)
