@@ -107,3 +107,13 @@ def test_summary_plurals() -> None:
     summary = stats.summary()
     assert summary.startswith("1 record from 1 part, ")
     assert ", 1 retry" in summary and ", 2 bad lines skipped" in summary
+
+
+async def test_the_runs_error_comes_out_unwrapped() -> None:
+    """On a terminal a failed run must still end in one line, not an ExceptionGroup traceback."""
+    from streamer.errors import PartError
+
+    with pytest.raises(PartError, match="gave up at byte 0"):
+        async with progress_bar(RunStats(), enabled=True, interval=0.01, file=FakeTTY()):
+            await anyio.sleep(0.02)
+            raise PartError("part 0 (x.jsonl)", "gave up at byte 0 after 2 attempts")

@@ -184,14 +184,24 @@ async def progress_bar(
             display.refresh()
             await anyio.sleep(interval)
 
+    failure: BaseException | None = None
     try:
         with _stderr_above(display):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(refresh)
                 try:
                     yield
+                except BaseException as exc:
+                    failure = exc
+                    raise
                 finally:
                     tg.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # The run's own error, not wrapped in the bars' task group: the CLI reports a
+        # StreamerError in one line (a group would escape it as a traceback).
+        if failure is not None and group.exceptions == (failure,):
+            raise failure from None
+        raise
     finally:
         display.refresh()
         display.close()
