@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from streamer.engine.stats import RunStats
+from streamer.engine.stats import RunStats, plural
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,8 @@ class Progress:
     bytes: int
     """Bytes received so far (as stored: compressed for .gz parts)."""
     expected_bytes: int | None
-    """Sum of the parts' announced sizes (``SizeInBytes``), once every part announced one."""
+    """Sum of the parts' sizes (announced by the export, e.g. ``SizeInBytes``, or by a part's
+    first response), once the source has named every part and each has one; else ``None``."""
     parts_done: int
     parts_seen: int
     retries: int
@@ -67,12 +68,12 @@ class Progress:
         return asdict(self)
 
     def describe(self) -> str:
-        text = f"{self.records:,} records, {self.bytes / 1e6:.1f} MB"
+        text = f"{plural(self.records, 'record')}, {self.bytes / 1e6:.1f} MB"
         if self.expected_bytes:
             text += f" of {self.expected_bytes / 1e6:.1f} MB"
         text += f", {self.records_per_second:,.0f} records/s, parts {self.parts_done}/{self.parts_seen}"
         if self.retries:
-            text += f", {self.retries} retries"
+            text += f", {plural(self.retries, 'retry', 'retries')}"
         if self.eta_seconds is not None:
             text += f", ETA {self.eta_seconds:.0f}s"
         return text

@@ -96,7 +96,7 @@ def test_bad_lines_skip_writes_dead_letters(tmp_path) -> None:
     assert b"line 2, byte offset 11" in failed.stderr
     assert skipped.returncode == 0
     assert [orjson.loads(x)["Id"] for x in skipped.stdout.splitlines()] == ["a", "b"]
-    assert b"1 bad lines skipped" in skipped.stderr
+    assert b", 1 bad line skipped" in skipped.stderr  # singular: "1 bad lines" was the bug (issue 19)
     assert orjson.loads(dead.read_bytes())["line"] == 2
 
 

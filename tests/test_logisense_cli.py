@@ -53,4 +53,4 @@ def test_cli_requires_credentials_and_a_selection() -> None:
     result = run("logisense", "--base-url", "http://127.0.0.1:9", env={"LOGISENSE_CLIENT_ID": ""})
     assert result.returncode == 2
     stderr = result.stderr.decode()
-    assert "--client-id" in stderr and "--export-id, --history-id or --latest-of" in stderr
+    assert "--client-id" in stderr and "--trigger, --history-id or --latest-of" in stderr  # --export-id was renamed --trigger

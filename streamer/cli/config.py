@@ -43,6 +43,12 @@ def _names(command: click.Command) -> dict[str, str]:
                 spelled = opt[2:]
                 names[spelled] = param.name
                 names[spelled.replace("-", "_")] = param.name
+    from streamer.cli.options import RenamedOptionsCommand
+
+    if isinstance(command, RenamedOptionsCommand):  # old spellings of renamed options still work here
+        for old, new in command.renamed.items():
+            names.setdefault(old[2:], names[new[2:]])
+            names.setdefault(old[2:].replace("-", "_"), names[new[2:]])
     return names
 
 

@@ -62,6 +62,11 @@ def execute(
     ``state`` (default: the command's ``--state FILE``, if any) resumes from
     and records acknowledged progress.
     """
+    from streamer.cli.check import checking, run_check
+
+    if checking():  # `streamer check …`: the same source, checked instead of run
+        run_check(source, config.http)
+        return RunStats()
     tune_gc()
     stats = RunStats()
     if state is None:

@@ -8,7 +8,7 @@ import click
 import orjson
 
 from streamer.cli.execute import execute
-from streamer.cli.options import build_config, build_sink, engine_options, output_options
+from streamer.cli.options import RenamedOptionsCommand, build_config, build_sink, engine_options, output_options
 from streamer.incremental.cli import refuse_incremental
 from streamer.errors import ConfigError
 from streamer.http.retry import RetryPolicy
@@ -27,7 +27,11 @@ def _json_object(ctx: click.Context, param: click.Parameter, value: str | None) 
     return body
 
 
-@click.command("logisense")
+@click.command(
+    "logisense",
+    cls=RenamedOptionsCommand,
+    renamed={"--export-id": "--trigger", "--timeout": "--export-timeout"},
+)
 @click.option("--base-url", envvar="LOGISENSE_BASE_URL", show_envvar=True,
               help="Resource server API root, e.g. https://TENANT.logisensebilling.com/ResourceServer/api/v10/.")
 @click.option("--tenant", envvar="LOGISENSE_TENANT", show_envvar=True,
@@ -40,7 +44,7 @@ def _json_object(ctx: click.Context, param: click.Parameter, value: str | None) 
 @click.option("--client-id", envvar="LOGISENSE_CLIENT_ID", show_envvar=True, help="OAuth client id (required).")
 @click.option("--client-secret", envvar="LOGISENSE_CLIENT_SECRET", show_envvar=True,
               help="Client secret: the password grant with client_id/client_secret (the docs' Option 2) when no username/password is given.")
-@click.option("--export-id", "export_ids", multiple=True, type=int,
+@click.option("--trigger", "export_ids", multiple=True, type=int, metavar="DATAEXPORT_ID",
               help="Trigger this DataExport now and stream its file (repeatable).")
 @click.option("--history-id", "history_ids", multiple=True, type=int,
               help="Stream this existing DataExportHistory row (repeatable; waits if still running).")
@@ -48,7 +52,7 @@ def _json_object(ctx: click.Context, param: click.Parameter, value: str | None) 
               help="Stream the newest completed history row of this DataExport (repeatable).")
 @click.option("--trigger-body", callback=_json_object, metavar="JSON",
               help='Body of DataExport/Trigger (undocumented upstream); default {"dataExportId": N}.')
-@click.option("--timeout", default=3600.0, show_default=True, help="Seconds an export may take, counted from its creation, before the run fails.")
+@click.option("--export-timeout", "timeout", default=3600.0, show_default=True, help="Seconds an export may take, counted from its creation, before the run fails.")
 @click.option("--poll-interval", default=2.0, show_default=True, help="Seconds between the first polls (then growing).")
 @click.option("--no-cancel", is_flag=True, help="Leave triggered exports running when the run is aborted.")
 @click.option("--no-row-count-check", is_flag=True, help="Do not compare rows streamed with exportRowCount.")
@@ -93,10 +97,10 @@ def command(
     Examples:
       export LOGISENSE_BASE_URL=https://acme.logisensebilling.com/ResourceServer/api/v10/
       export LOGISENSE_USERNAME=api-user LOGISENSE_PASSWORD=... LOGISENSE_CLIENT_ID=...
-      streamer logisense --export-id 19 > invoices.jsonl          # trigger DataExport 19
+      streamer logisense --trigger 19 > invoices.jsonl            # trigger DataExport 19
       streamer logisense --history-id 1501 --history-id 1502 | jq .accountId
       streamer logisense --latest-of 19 --format singer | target-postgres
-      streamer logisense --export-id 19 --trigger-body '{"dataExportId": 19, "parameters": "2024-01"}'
+      streamer logisense --trigger 19 --trigger-body '{"dataExportId": 19, "parameters": "2024-01"}'
     """
     quiet = ctx.obj["quiet"] if ctx.obj else False
     missing = [
@@ -110,7 +114,7 @@ def command(
     if not (username and password) and not client_secret:
         missing.append("--username and --password (or $LOGISENSE_USERNAME/$LOGISENSE_PASSWORD), or --client-secret")
     if not (export_ids or history_ids or latest_of):
-        missing.append("--export-id, --history-id or --latest-of")
+        missing.append("--trigger, --history-id or --latest-of")
     if missing:
         raise click.UsageError(f"missing {', '.join(missing)}")
 

@@ -16,7 +16,7 @@ from streamer._version import __version__
 from streamer.cli.config import load_config
 from streamer.logs import configure_logging
 
-COMMAND_MODULES = ("urls", "simulate", "demo", "mews", "logisense", "rebilly")
+COMMAND_MODULES = ("urls", "simulate", "demo", "mews", "logisense", "rebilly", "check")
 """Modules of :mod:`streamer.cli` that each define a click ``command``."""
 
 

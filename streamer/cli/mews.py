@@ -8,7 +8,14 @@ from typing import Any
 import click
 
 from streamer.cli.execute import execute
-from streamer.cli.options import build_config, build_sink, build_state, engine_options, output_options
+from streamer.cli.options import (
+    RenamedOptionsCommand,
+    build_config,
+    build_sink,
+    build_state,
+    engine_options,
+    output_options,
+)
 from streamer.errors import ConfigError
 from streamer.incremental.cli import build_incremental, incremental_options
 from streamer.providers.mews import ENTITY_TYPES, MewsSource, PollPolicy
@@ -30,7 +37,7 @@ def _export_ids(ctx: click.Context, param: click.Parameter, values: tuple[str, .
     return known
 
 
-@click.command("mews")
+@click.command("mews", cls=RenamedOptionsCommand, renamed={"--deadline": "--export-timeout"})
 @click.option("--entity", "entities", multiple=True, required=True, type=click.Choice(ENTITY_TYPES),
               help="Entity type to export (repeatable).")
 @click.option("--platform-url", envvar="MEWS_PLATFORM_URL", show_envvar=True,
@@ -51,7 +58,7 @@ def _export_ids(ctx: click.Context, param: click.Parameter, values: tuple[str, .
               help="Id of an export created earlier: reused when Mews says one is already running (repeatable).")
 @click.option("--reuse-exports", is_flag=True,
               help="Stream the --export-id exports (if still Pending/Processing/Success) instead of creating new ones.")
-@click.option("--deadline", default=4 * 3600.0, show_default=True,
+@click.option("--export-timeout", "deadline", default=4 * 3600.0, show_default=True,
               help="Seconds an export may take, counted from its creation, before the run fails.")
 @click.option("--poll-interval", default=5.0, show_default=True, help="Seconds before the first poll (then doubling).")
 @click.option("--max-poll-interval", default=180.0, show_default=True,

@@ -1,8 +1,15 @@
-"""Options shared by every export command: engine tuning and output format."""
+"""Options shared by every export command: engine tuning and output format.
+
+One name per idea across commands: ``--entity`` (an entity type),
+``--export-id`` (an export that already exists, to stream again),
+``--export-timeout`` (how long an export may take on the vendor's side).
+Old spellings stay accepted, hidden from ``--help``, with a one-line
+deprecation warning (:class:`RenamedOptionsCommand`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +52,7 @@ _ENGINE_OPTIONS = [
         "--state",
         type=click.Path(dir_okay=False, path_type=Path),
         help="Save progress to this JSON file (0600) and resume from it when rerun "
-        "(with -o FILE: exactly-once output; see README 'Guarantees').",
+        "(with -o FILE: exactly-once output; see docs/guarantees.md).",
     ),
 ]
 
@@ -74,6 +81,43 @@ _OUTPUT_OPTIONS = [
         "resume from them (exactly-once).",
     ),
 ]
+
+
+class RenamedOptionsCommand(click.Command):
+    """A command that still accepts renamed options under their old spelling.
+
+    ``renamed`` maps an old spelling to the new one (``{"--deadline":
+    "--export-timeout"}``); an old spelling on the command line is rewritten
+    before parsing, with ``--old is deprecated; use --new`` on stderr.  The
+    old names are not options of their own, so ``--help`` and completion show
+    only the new ones.
+    """
+
+    def __init__(self, *args: Any, renamed: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.renamed = dict(renamed or {})
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, rewrite_renamed(args, self.renamed))
+
+
+def rewrite_renamed(args: Sequence[str], renamed: Mapping[str, str]) -> list[str]:
+    """``args`` with old option spellings replaced by new ones (up to ``--``), warning once per spelling."""
+    out: list[str] = []
+    warned: set[str] = set()
+    for index, arg in enumerate(args):
+        if arg == "--":
+            return out + list(args[index:])
+        name, eq, value = arg.partition("=")
+        new = renamed.get(name)
+        if new is None:
+            out.append(arg)
+            continue
+        if name not in warned:
+            warned.add(name)
+            click.echo(f"streamer: warning: {name} is deprecated; use {new}", err=True)
+        out.append(new + eq + value)
+    return out
 
 
 def _apply(options: list[Callable[[F], F]], func: F) -> F:

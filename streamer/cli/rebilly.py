@@ -10,7 +10,14 @@ import click
 import orjson
 
 from streamer.cli.execute import execute
-from streamer.cli.options import build_config, build_sink, build_state, engine_options, output_options
+from streamer.cli.options import (
+    RenamedOptionsCommand,
+    build_config,
+    build_sink,
+    build_state,
+    engine_options,
+    output_options,
+)
 from streamer.errors import ConfigError, StreamerError
 from streamer.http.redact import redact_text
 from streamer.http.retry import RetryPolicy
@@ -22,7 +29,7 @@ from streamer.providers.rebilly.catalog import RESOURCES, date_field_help
 from streamer.providers.rebilly.source import DEFAULT_MAX_RATE_LIMIT_WAIT
 
 
-@click.command("rebilly")
+@click.command("rebilly", cls=RenamedOptionsCommand, renamed={"--timeout": "--export-timeout"})
 @click.option("--api-key", envvar="REBILLY_API_KEY", show_envvar=True,
               help="Secret API key, sent as REB-APIKEY (prefer the environment variable).")
 @click.option("--jwt", envvar="REBILLY_JWT", show_envvar=True, help="A JWT instead of an API key (Authorization: Bearer); wins over an API key.")
@@ -56,7 +63,7 @@ from streamer.providers.rebilly.source import DEFAULT_MAX_RATE_LIMIT_WAIT
 @click.option("--max-poll-interval", default=30.0, show_default=True, help="Longest wait between status checks.")
 @click.option("--max-rate-limit-wait", default=DEFAULT_MAX_RATE_LIMIT_WAIT, show_default=True,
               help="Longest wait honoured for X-RateLimit-Retry-After (Rebilly's rate windows are 10 minutes).")
-@click.option("--timeout", default=6 * 3600.0, show_default=True, help="Seconds an export may take, counted from its creation, before the run fails.")
+@click.option("--export-timeout", "timeout", default=6 * 3600.0, show_default=True, help="Seconds an export may take, counted from its creation, before the run fails.")
 @incremental_options
 @engine_options
 @output_options

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shlex
 import signal
 import sys
 
@@ -47,12 +48,14 @@ def command(
     """Run the export simulator in the foreground; print its base URL on stdout.
 
     Ready-made exports are listed, with fresh signed URLs, at GET <base>/.
-    The vendor APIs (see the README) create more on request.
+    The vendor APIs (Mews, LogiSense, Rebilly) create more on request; a
+    ready command for each, with the simulator's tokens, is printed on
+    stderr next to the base URL.
 
     \b
     Examples:
       streamer simulate --port 8080 --records 1000000 --parts 8
-      streamer urls $(curl -s localhost:8080/ | jq -r '.Exports[].Files[].Url')
+      streamer urls $(curl -s localhost:8080/ | jq -r '.Exports[0].Files[].Url')
     """
     faults = FaultPlan(
         seed=seed,
@@ -87,7 +90,49 @@ async def _serve(
         sys.stdout.flush()
         vendors = ", ".join(VENDOR_MODULES) or "none"
         click.echo(f"simulator listening on {sim.base_url} (vendor APIs: {vendors}); Ctrl-C stops it", err=True)
+        click.echo("ready commands (in another shell):", err=True)
+        for vendor, line in ready_commands(sim).items():
+            click.echo(f"  {vendor + ':':<10} {line}", err=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         await stop.wait()
+
+
+def ready_commands(sim: Simulator) -> dict[str, str]:
+    """A shell command per vendor that streams from ``sim``, with the tokens it accepts.
+
+    Read from the running simulator's own state, so they cannot drift from
+    what it checks.  Poll intervals are short: simulated exports finish in
+    well under a second.
+    """
+    base = sim.base_url
+    commands = {"urls": f"streamer urls $(curl -s {base}/ | jq -r '.Exports[0].Files[].Url')"}
+    mews = getattr(sim, "mews", None)
+    if mews is not None:
+        commands["mews"] = _line(
+            {"MEWS_CLIENT_TOKEN": mews.config.client_token, "MEWS_ACCESS_TOKEN": mews.config.access_token},
+            "mews", "--platform-url", base, "--entity", "Reservation", "--poll-interval", "0.2",
+        )
+    from streamer.simulator.logisense import LOGISENSE
+
+    logisense = sim.app.get(LOGISENSE)
+    if logisense is not None:
+        ready = sorted(logisense.history)[:1] or [101]
+        commands["logisense"] = _line(
+            {"LOGISENSE_PASSWORD": logisense.password},
+            "logisense", "--base-url", base, "--username", logisense.username,
+            "--client-id", logisense.client_id, "--history-id", str(ready[0]),
+        )
+    rebilly = getattr(sim, "rebilly", None)
+    if rebilly is not None:
+        commands["rebilly"] = _line(
+            {"REBILLY_API_KEY": rebilly.api_key},
+            "rebilly", "--base-url", base, "--organization-id", "org-demo", "--resource", "transactions",
+            "--poll-interval", "0.2",
+        )
+    return commands
+
+
+def _line(env: dict[str, str], *args: str) -> str:
+    return " ".join([*(f"{k}={shlex.quote(v)}" for k, v in env.items()), "streamer", *map(shlex.quote, args)])

@@ -7,18 +7,18 @@ from typing import Any
 import click
 
 from streamer.cli.execute import execute
-from streamer.cli.options import build_config, build_sink, engine_options, output_options
+from streamer.cli.options import RenamedOptionsCommand, build_config, build_sink, engine_options, output_options
 from streamer.providers.urls import UrlSource
 
 
-@click.command("urls")
+@click.command("urls", cls=RenamedOptionsCommand, renamed={"--entity-type": "--entity"})
 @click.argument("urls", nargs=-1, required=True)
 @click.option(
     "--input-format",
-    type=click.Choice(["jsonl", "csv", "json"]),
-    default="jsonl",
+    type=click.Choice(["auto", "jsonl", "csv", "json"]),
+    default="auto",
     show_default=True,
-    help="Format of the files.",
+    help="auto: from each URL's path (.csv, .json, .jsonl/.ndjson, also with .gz); jsonl otherwise.",
 )
 @click.option(
     "--compression",
@@ -27,7 +27,7 @@ from streamer.providers.urls import UrlSource
     show_default=True,
     help="auto: gunzip .gz URLs and bodies that start with the gzip magic.",
 )
-@click.option("--entity-type", help="Entity type to label the records with (Singer stream name).")
+@click.option("--entity", "entity_type", help="Entity type to label the records with (Singer stream name).")
 @engine_options
 @output_options
 @click.pass_context

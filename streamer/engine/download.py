@@ -198,6 +198,8 @@ class PartDownload:
                         f"{self.part.format} data — {answer.where}",
                     )
                 plan = identity.check(answer.status, answer.headers, offset)
+                if self.stats.size is None:  # for progress: the size the first answer proved
+                    self.stats.size = identity.expected_size
                 if plan.first and identity.encoding != "identity":
                     self._chain.add(Gunzip("gzip Content-Encoding"), first=True)
                 await self._consume(answer.chunks, plan)
@@ -308,3 +310,12 @@ def _short(exc: BaseException) -> str:
     if isinstance(exc, HTTPError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def announced_size(response: aiohttp.ClientResponse) -> int | None:
+    """The whole stored body's size a response announces (Content-Range total or Content-Length)."""
+    if response.status == 206:
+        total = response.headers.get("Content-Range", "").rpartition("/")[2].strip()
+        return int(total) if total.isdigit() else None
+    length = response.headers.get("Content-Length", "")
+    return int(length) if response.status == 200 and length.isdigit() else None

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import aiohttp
 import anyio
-from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from anyio.abc import ObjectReceiveStream, ObjectSendStream, TaskGroup
 
 from streamer.decoding.badlines import BadLines
 from streamer.engine.config import StreamConfig
@@ -100,6 +100,10 @@ async def run_export(
     return stats
 
 
+MAX_LISTED_PARTS = 10_000
+"""Parts listed ahead of the downloads (a Part is a few hundred bytes: a bound, not a budget)."""
+
+
 class _Run:
     def __init__(
         self,
@@ -135,6 +139,7 @@ class _Run:
     # --------------------------------------------------------------- producing
 
     async def _parts(self, session: aiohttp.ClientSession) -> AsyncIterator[tuple[Part, Checkpoint | None]]:
+        self.stats.discovering = True  # no run total until the source has named every part
         async with contextlib.aclosing(self.source.parts(session)) as parts:
             async for part in parts:
                 start = self.checkpoints.get(part.info.key)
@@ -143,15 +148,39 @@ class _Run:
                     self.stats.part(part.info.key, part.info.describe(), part.size).done = True
                     continue
                 yield part, start
+        self.stats.discovering = False
+
+    def _list_parts(
+        self, session: aiohttp.ClientSession, tg: TaskGroup
+    ) -> ObjectReceiveStream[tuple[Part, Checkpoint | None]]:
+        """The parts, listed ahead of the downloads by a task of their own.
+
+        The source is drained as fast as it names parts (up to
+        ``MAX_LISTED_PARTS`` ahead), each registered in the stats with its
+        announced size: the run knows all its parts — and its total — while
+        the first ones download, and a provider's polling never waits for a
+        free download slot.
+        """
+        send, recv = anyio.create_memory_object_stream[tuple[Part, Checkpoint | None]](MAX_LISTED_PARTS)
+
+        async def lister() -> None:
+            async with send:
+                async for part, start in self._parts(session):
+                    self.stats.part(part.info.key, part.info.describe(), part.size)
+                    await send.send((part, start))
+
+        tg.start_soon(lister)
+        return recv
 
     async def _produce_unordered(
         self, session: aiohttp.ClientSession, send: ObjectSendStream[Batch]
     ) -> None:
         limiter = anyio.Semaphore(self.config.concurrency)
         async with send, anyio.create_task_group() as tg:
-            async for part, start in self._parts(session):
-                await limiter.acquire()
-                tg.start_soon(self._download, session, part, start, send.clone(), limiter)
+            async with self._list_parts(session, tg) as parts:
+                async for part, start in parts:
+                    await limiter.acquire()
+                    tg.start_soon(self._download, session, part, start, send.clone(), limiter)
 
     async def _produce_ordered(
         self,
@@ -160,11 +189,12 @@ class _Run:
     ) -> None:
         limiter = anyio.Semaphore(self.config.concurrency)
         async with order, anyio.create_task_group() as tg:
-            async for part, start in self._parts(session):
-                await limiter.acquire()
-                send, recv = anyio.create_memory_object_stream[Batch](self.config.prefetch_batches)
-                await order.send(recv)
-                tg.start_soon(self._download, session, part, start, send, limiter)
+            async with self._list_parts(session, tg) as parts:
+                async for part, start in parts:
+                    await limiter.acquire()
+                    send, recv = anyio.create_memory_object_stream[Batch](self.config.prefetch_batches)
+                    await order.send(recv)
+                    tg.start_soon(self._download, session, part, start, send, limiter)
 
     async def _download(
         self,

@@ -32,6 +32,9 @@ class RunStats:
     skipped_lines: int = 0
     stopped_by: str | None = None
     """Name of the signal that stopped the run early and gracefully (``run(stop_on=...)``)."""
+    discovering: bool = False
+    """True while the source may still yield parts: until then no total is known,
+    since a sum over the parts seen so far would grow as parts are discovered."""
 
     def part(self, key: str, name: str, size: int | None) -> PartStats:
         stats = self.parts.get(key)
@@ -45,19 +48,27 @@ class RunStats:
 
     @property
     def expected_bytes(self) -> int | None:
+        """Sum of every part's size, once all parts are known and each has one (else ``None``)."""
         sizes = [p.size for p in self.parts.values()]
-        return None if not sizes or None in sizes else sum(sizes)  # type: ignore[arg-type]
+        if self.discovering or not sizes or None in sizes:
+            return None
+        return sum(sizes)  # type: ignore[arg-type]
 
     def summary(self) -> str:
         rate = self.bytes / self.elapsed / 1e6 if self.elapsed > 0 else 0.0
         text = (
-            f"{self.records} records from {len(self.parts)} parts, "
+            f"{plural(self.records, 'record')} from {plural(len(self.parts), 'part')}, "
             f"{self.bytes / 1e6:.1f} MB in {self.elapsed:.1f}s ({rate:.1f} MB/s)"
         )
         if self.retries:
-            text += f", {self.retries} retries"
+            text += f", {plural(self.retries, 'retry', 'retries')}"
         if self.url_refreshes:
-            text += f", {self.url_refreshes} URL refreshes"
+            text += f", {plural(self.url_refreshes, 'URL refresh', 'URL refreshes')}"
         if self.skipped_lines:
-            text += f", {self.skipped_lines} bad lines skipped"
+            text += f", {plural(self.skipped_lines, 'bad line')} skipped"
         return text
+
+
+def plural(count: int, one: str, many: str | None = None) -> str:
+    """``1 part``, ``2 parts``, ``0 parts`` (``many`` for irregular plurals)."""
+    return f"{count} {one if count == 1 else many or one + 's'}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -12,9 +13,21 @@ import aiohttp
 from streamer.records import Compression, Format, Part, PartInfo
 
 
-class UrlSource:
-    """Streams plain URLs (JSONL by default), e.g. links you already have.
+_FORMAT_SUFFIXES: dict[str, Format] = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv"}
 
+
+def format_of(url: str) -> Format:
+    """The format a URL's path names (``.csv``, ``.json``, ``.jsonl``/``.ndjson``, each also
+    with ``.gz``); JSON Lines when it names none."""
+    path = urlsplit(url).path.lower().removesuffix(".gz").removesuffix(".gzip")
+    return next((fmt for suffix, fmt in _FORMAT_SUFFIXES.items() if path.endswith(suffix)), "jsonl")
+
+
+class UrlSource:
+    """Streams plain URLs, e.g. links you already have.
+
+    ``format="auto"`` (the default) reads each URL by its path's extension
+    (:func:`format_of`), as ``compression="auto"`` gunzips ``.gz`` paths.
     A path or ``file://`` URL streams a local file through the same decoding
     and checkpoints (by byte offset): replaying an export downloaded earlier.
     """
@@ -25,7 +38,7 @@ class UrlSource:
         self,
         urls: Iterable[str | Path],
         *,
-        format: Format = "jsonl",
+        format: Format | Literal["auto"] = "auto",
         compression: Compression = "auto",
         entity_type: str | None = None,
         headers: Mapping[str, str] | None = None,
@@ -34,7 +47,7 @@ class UrlSource:
         self.urls = [as_url(url) for url in urls]
         if not self.urls:
             raise ValueError("UrlSource needs at least one URL")
-        self.format: Format = format
+        self.format: Format | Literal["auto"] = format
         self.compression: Compression = compression
         self.entity_type = entity_type
         self.headers = dict(headers or {})
@@ -54,7 +67,7 @@ class UrlSource:
                 ),
                 url=url,
                 size=size,
-                format=self.format,
+                format=format_of(url) if self.format == "auto" else self.format,
                 compression=self.compression,
                 headers=self.headers,
             )
