@@ -9,9 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from streamer.redaction import redact_text, redact_value
+
 
 class StreamerError(Exception):
-    """Base class for all streamer errors."""
+    """Base class for all streamer errors.
+
+    The message is redacted here, once for every subclass: an error quoting
+    a server's body or an aiohttp exception never carries a signed URL's
+    query or a registered secret into a log, the terminal or a state file.
+    """
+
+    def __init__(self, message: object = "", *args: object) -> None:
+        super().__init__(redact_text(str(message)), *args)
 
 
 class ConfigError(StreamerError):
@@ -32,8 +42,8 @@ class HTTPError(StreamerError):
     ) -> None:
         self.status = status
         self.request_id = request_id
-        self.url = url
-        self.details = details
+        self.url = None if url is None else redact_text(url)
+        self.details = redact_value(details)
         parts = [message]
         if status is not None:
             parts.append(f"HTTP {status}")
