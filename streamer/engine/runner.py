@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import aiohttp
 import anyio
+import anyio.to_thread
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from streamer.decoding.badlines import BadLines
@@ -88,7 +89,10 @@ async def run_export(
             stats.finished = time.monotonic()
             stats.skipped_lines = run.bad_lines.skipped
             with anyio.CancelScope(shield=True):
-                await sink.close(error)
+                try:
+                    await run.flush_dead_letters()  # what was skipped so far, even in a failed run
+                finally:
+                    await sink.close(error)
             if on_progress is not None:
                 _report(on_progress, stats)
     return stats
@@ -188,8 +192,14 @@ class _Run:
             async for part_batches in order:
                 await self._consume(part_batches)
 
+    async def flush_dead_letters(self) -> None:
+        """Dead letters on disk (fsynced) before the checkpoint that skips their lines."""
+        if self.bad_lines.pending:
+            await anyio.to_thread.run_sync(self.bad_lines.flush)
+
     async def _deliver(self, batch: Batch) -> None:
         count = len(batch.records)  # before the sink: a consumer may empty the list as it goes
+        await self.flush_dead_letters()
         await self.sink.write(batch)
         stats = self.stats
         stats.batches += 1
