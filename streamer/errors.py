@@ -110,6 +110,28 @@ class DecodeError(StreamerError):
         )
 
 
+class RecordRefusedError(DecodeError):
+    """A valid record that the sink's backend cannot store (PostgreSQL and ``\\u0000``).
+
+    It follows the bad-line policy: under ``fail`` the run stops with the
+    record's part, line and byte offset; under ``skip`` it is dead-lettered.
+    """
+
+
+class RecordsRefusedError(StreamerError):
+    """A sink refused some records of a batch and stored none of it.
+
+    ``refused`` pairs each refused record with its :class:`RecordRefusedError`;
+    the engine applies the bad-line policy to them and writes the batch again
+    without them.
+    """
+
+    def __init__(self, refused: list[tuple[Any, RecordRefusedError]]) -> None:
+        self.refused = refused
+        more = f" (and {len(refused) - 1} more records of the batch)" if len(refused) > 1 else ""
+        super().__init__(f"{refused[0][1]}{more}")
+
+
 class LineTooLongError(DecodeError):
     """A line exceeded ``max_line_bytes``; raised whatever the bad-line policy."""
 

@@ -28,6 +28,7 @@ from streamer.decoding.badlines import BadLines
 from streamer.engine.config import StreamConfig
 from streamer.engine.download import PartDownload
 from streamer.engine.stats import RunStats
+from streamer.errors import RecordsRefusedError
 from streamer.http.session import open_session
 from streamer.providers.base import Source
 from streamer.records import Batch, Checkpoint, Part
@@ -198,9 +199,17 @@ class _Run:
             await anyio.to_thread.run_sync(self.bad_lines.flush)
 
     async def _deliver(self, batch: Batch) -> None:
-        count = len(batch.records)  # before the sink: a consumer may empty the list as it goes
-        await self.flush_dead_letters()
-        await self.sink.write(batch)
+        while True:
+            count = len(batch.records)  # before the sink: a consumer may empty the list as it goes
+            await self.flush_dead_letters()
+            try:
+                await self.sink.write(batch)
+                break
+            except RecordsRefusedError as refused:  # valid records the backend cannot store
+                for _, error in refused.refused:
+                    self.bad_lines.handle(error)  # fail: raises the first, with its place
+                dropped = {id(record) for record, _ in refused.refused}
+                batch = Batch([r for r in batch.records if id(r) not in dropped], batch.part, batch.checkpoint)
         stats = self.stats
         stats.batches += 1
         stats.records += count

@@ -25,12 +25,14 @@ from streamer.http.redact import redact_text, register_secret
 from streamer.records import Batch, Checkpoint
 from streamer.sinks.rows import (
     CHECKPOINT_COLUMN_LIST,
+    Row,
     CHECKPOINT_TABLE,
     CHECKPOINT_UPDATE,
     batch_rows,
     check_identifier,
     checkpoint_from_row,
     checkpoint_row,
+    find_refused,
     table_name,
 )
 
@@ -100,32 +102,61 @@ class PostgresSink:
         self._conn = await self._connect()
 
     async def write(self, batch: Batch) -> None:
-        conn = self._conn
+        """Store the batch and its checkpoint in one transaction.
+
+        A batch the server refuses for its data (SQLSTATE class 22,
+        ``asyncpg.DataError``: ``\\u0000`` in JSONB, NUL in a key column,
+        a number beyond ``numeric``) is bisected down to the records to blame
+        (:func:`~streamer.sinks.rows.find_refused`), raised as
+        :class:`~streamer.errors.RecordsRefusedError` for the bad-line policy.
+        """
+        import asyncpg
+
         rows = batch_rows(batch) if batch.records else []
         table = table_name(batch.part, self.table_prefix) if rows else ""
         if table and table not in self._tables:
             await self._create(table)
-        async with conn.transaction():
-            if table:
-                stage = f"_stage_{table}"[:63]
-                await conn.copy_records_to_table(
-                    stage,
-                    records=[(i, e, u, r.decode()) for i, e, u, r in rows],
-                    columns=("id", "enterprise_id", "updated_utc", "record"),
+        try:
+            async with self._conn.transaction():
+                if table:
+                    await self._upsert(table, rows)
+                await self._conn.execute(
+                    f"INSERT INTO {self._checkpoints} ({CHECKPOINT_COLUMN_LIST}) "
+                    "VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7) ON CONFLICT (part_key) DO UPDATE SET "
+                    f"{CHECKPOINT_UPDATE}, updated_at = now()",
+                    *checkpoint_row(batch.checkpoint),
                 )
-                await conn.execute(
-                    f"INSERT INTO {self.schema}.{table} (id, enterprise_id, updated_utc, record) "
-                    f"SELECT id, enterprise_id, updated_utc, record FROM {stage} "
-                    "ON CONFLICT (id) DO UPDATE SET enterprise_id = excluded.enterprise_id, "
-                    "updated_utc = excluded.updated_utc, record = excluded.record"
-                )
-            await conn.execute(
-                f"INSERT INTO {self._checkpoints} ({CHECKPOINT_COLUMN_LIST}) "
-                "VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7) ON CONFLICT (part_key) DO UPDATE SET "
-                f"{CHECKPOINT_UPDATE}, updated_at = now()",
-                *checkpoint_row(batch.checkpoint),
-            )
+        except asyncpg.DataError as exc:
+            raise await find_refused(batch, lambda rows: self._probe(table, rows), "PostgreSQL", exc) from None
         self.records += len(batch.records)
+
+    async def _upsert(self, table: str, rows: list[Row]) -> None:
+        stage = f"_stage_{table}"[:63]
+        await self._conn.copy_records_to_table(
+            stage,
+            records=[(i, e, u, r.decode()) for i, e, u, r in rows],
+            columns=("id", "enterprise_id", "updated_utc", "record"),
+        )
+        await self._conn.execute(
+            f"INSERT INTO {self.schema}.{table} (id, enterprise_id, updated_utc, record) "
+            f"SELECT id, enterprise_id, updated_utc, record FROM {stage} "
+            "ON CONFLICT (id) DO UPDATE SET enterprise_id = excluded.enterprise_id, "
+            "updated_utc = excluded.updated_utc, record = excluded.record"
+        )
+
+    async def _probe(self, table: str, rows: list[Row]) -> BaseException | None:
+        """Whether the server refuses ``rows``, in a transaction that is rolled back."""
+        import asyncpg
+
+        transaction = self._conn.transaction()
+        await transaction.start()
+        try:
+            await self._upsert(table, rows)
+        except asyncpg.DataError as exc:
+            return exc
+        finally:
+            await transaction.rollback()
+        return None
 
     async def _create(self, table: str) -> None:
         stage = f"_stage_{table}"[:63]
