@@ -50,6 +50,15 @@ def split_dsn(url: str) -> tuple[str, dict[str, str]]:
     return urlunsplit((scheme, parts.netloc, parts.path, urlencode(rest), "")), ours
 
 
+def _refusal_errors() -> tuple[type[BaseException], ...]:
+    """The server's "this data cannot be stored" answers, as opposed to a broken
+    connection or database: SQLSTATE class 22 (data exception) and 54 (program
+    limit exceeded, e.g. ``index row requires 10680 bytes``)."""
+    import asyncpg
+
+    return (asyncpg.DataError, asyncpg.ProgramLimitExceededError)
+
+
 class PostgresSink:
     """``PostgresSink("postgresql://user:pw@host/db", schema="raw")``."""
 
@@ -106,12 +115,11 @@ class PostgresSink:
 
         A batch the server refuses for its data (SQLSTATE class 22,
         ``asyncpg.DataError``: ``\\u0000`` in JSONB, NUL in a key column,
-        a number beyond ``numeric``) is bisected down to the records to blame
+        a number beyond ``numeric``; class 54: an Id too long for the
+        primary key's index) is bisected down to the records to blame
         (:func:`~streamer.sinks.rows.find_refused`), raised as
         :class:`~streamer.errors.RecordsRefusedError` for the bad-line policy.
         """
-        import asyncpg
-
         rows = batch_rows(batch) if batch.records else []
         table = table_name(batch.part, self.table_prefix) if rows else ""
         if table and table not in self._tables:
@@ -126,7 +134,7 @@ class PostgresSink:
                     f"{CHECKPOINT_UPDATE}, updated_at = now()",
                     *checkpoint_row(batch.checkpoint),
                 )
-        except asyncpg.DataError as exc:
+        except _refusal_errors() as exc:
             raise await find_refused(batch, lambda rows: self._probe(table, rows), "PostgreSQL", exc) from None
         self.records += len(batch.records)
 
@@ -146,13 +154,11 @@ class PostgresSink:
 
     async def _probe(self, table: str, rows: list[Row]) -> BaseException | None:
         """Whether the server refuses ``rows``, in a transaction that is rolled back."""
-        import asyncpg
-
         transaction = self._conn.transaction()
         await transaction.start()
         try:
             await self._upsert(table, rows)
-        except asyncpg.DataError as exc:
+        except _refusal_errors() as exc:
             return exc
         finally:
             await transaction.rollback()

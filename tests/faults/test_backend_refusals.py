@@ -13,6 +13,8 @@ other record is stored.
 from __future__ import annotations
 
 import asyncio
+import base64
+import random
 import sqlite3
 import sys
 from pathlib import Path
@@ -32,6 +34,7 @@ REFUSED_BY_POSTGRES = {
     19: b'{"Id": "nul-in-key", "a\\u0000": 1}',
     23: b'{"Id": "a\\u0000b", "Note": "nul in the Id column"}',
     31: b'{"Id": "beyond-numeric", "Amount": 1e1000000}',
+    37: orjson.dumps({"Id": base64.b64encode(random.Random(37).randbytes(6000)).decode()}),  # > the index's 2.7 kB
 }
 STORED_EVERYWHERE = {
     11: b'{"Id": "escaped-backslash", "Note": "\\\\u0000 is text here"}',
