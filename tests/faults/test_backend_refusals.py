@@ -2,7 +2,8 @@
 
 PostgreSQL refuses valid JSON lines: ``\\u0000`` in a JSONB string or key,
 NUL in a TEXT key column (an ``Id`` of ``"a\\u0000b"``), numbers beyond
-``numeric`` (``1e1000000``).  SQLite and DuckDB store all of those as read
+``numeric`` (``1e1000000``), an Id too long for the primary key's index
+(6 kB of random text: ``index row requires ... bytes``).  SQLite and DuckDB store all of those as read
 (checked here too); SQLite refuses a record past its length limit, which a
 connection limit brings within reach of a test.  Under ``fail`` the run stops
 with one line naming part, line and byte offset, nothing of the batch
