@@ -28,7 +28,7 @@ from streamer.decoding.badlines import BadLines
 from streamer.engine.config import StreamConfig
 from streamer.engine.download import PartDownload
 from streamer.engine.stats import RunStats
-from streamer.errors import RecordsRefusedError
+from streamer.errors import RecordsRefusedError, StreamerError
 from streamer.http.session import open_session
 from streamer.providers.base import Source
 from streamer.records import Batch, Checkpoint, Part
@@ -92,6 +92,9 @@ async def run_export(
             with anyio.CancelScope(shield=True):
                 try:
                     await run.flush_dead_letters()  # what was skipped so far, even in a failed run
+                except StreamerError:
+                    if error is None:
+                        raise  # else the run's own error is the one to report
                 finally:
                     await sink.close(error)
             if on_progress is not None:
