@@ -31,6 +31,14 @@ def _echo(request: web.Request) -> str:
     return f"request {request.url} refused; your token {TOKEN} has expired"
 
 
+@web.middleware
+async def _after_the_good_part(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    """The failing part answers late, so the good part's records are out before the run fails."""
+    if request.path.endswith("/b.jsonl"):  # its first request only, not the redirects that follow
+        await asyncio.sleep(1.0)
+    return await handler(request)
+
+
 async def _good(request: web.Request) -> web.Response:
     return web.Response(body=GOOD, content_type="application/x-ndjson")
 
@@ -73,7 +81,7 @@ ROUTES = {
 
 @pytest.fixture
 async def server():
-    app = web.Application()
+    app = web.Application(middlewares=[_after_the_good_part])
     app.router.add_get("/good/{name}", _good)
     for prefix, handler in ROUTES.items():
         app.router.add_get(f"/{prefix}/{{name}}", handler)
