@@ -145,3 +145,33 @@ def test_the_redaction_masks_every_query_whatever_its_names() -> None:
     assert text == (
         "GET https://bucket.s3.local/x.jsonl?…, then /y.jsonl?… , then s3://b/k?… and Bearer ***; sig=***"
     )
+
+
+def test_formatters_and_filter_redact_messages_arguments_extras_and_tracebacks() -> None:
+    import logging
+
+    from streamer.logs import JsonFormatter, RedactingFilter, TextFormatter
+
+    url = f"https://bucket.s3.local/x.jsonl?{QUERY}"
+    try:
+        raise RuntimeError(f"GET {url} failed")
+    except RuntimeError:
+        import sys as _sys
+
+        exc_info = _sys.exc_info()
+    record = logging.LogRecord("streamer.test", logging.WARNING, __file__, 1, "cannot read %s", (url,), exc_info)
+    record.where = {"url": url, "token": "anything"}
+    outputs = {
+        "text": TextFormatter().format(record),
+        "json": JsonFormatter().format(record),
+    }
+    filtered = logging.makeLogRecord(dict(vars(record), exc_text=None))
+    RedactingFilter().filter(filtered)
+    outputs["filter"] = logging.Formatter("%(message)s").format(filtered)
+    for where, text in outputs.items():
+        _assert_clean(text, where)
+        assert "https://bucket.s3.local/x.jsonl?…" in text, (where, text)
+    entry = orjson.loads(outputs["json"])
+    assert entry["where"] == {"url": "https://bucket.s3.local/x.jsonl?…", "token": "***"}
+    assert "RuntimeError: GET https://bucket.s3.local/x.jsonl?… failed" in entry["exception"]
+    assert "RuntimeError: GET https://bucket.s3.local/x.jsonl?… failed" in outputs["filter"]
