@@ -9,9 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from streamer.redaction import redact_text, redact_value
+
 
 class StreamerError(Exception):
-    """Base class for all streamer errors."""
+    """Base class for all streamer errors.
+
+    The message is redacted here, once for every subclass: an error quoting
+    a server's body or an aiohttp exception never carries a signed URL's
+    query or a registered secret into a log, the terminal or a state file.
+    """
+
+    def __init__(self, message: object = "", *args: object) -> None:
+        super().__init__(redact_text(str(message)), *args)
 
 
 class ConfigError(StreamerError):
@@ -32,8 +42,8 @@ class HTTPError(StreamerError):
     ) -> None:
         self.status = status
         self.request_id = request_id
-        self.url = url
-        self.details = details
+        self.url = None if url is None else redact_text(url)
+        self.details = redact_value(details)
         parts = [message]
         if status is not None:
             parts.append(f"HTTP {status}")
@@ -98,6 +108,28 @@ class DecodeError(StreamerError):
             f"{part}, line {line}, byte offset {offset}: {reason}"
             + (f" — {shown!r}{more}" if snippet else "")
         )
+
+
+class RecordRefusedError(DecodeError):
+    """A valid record that the sink's backend cannot store (PostgreSQL and ``\\u0000``).
+
+    It follows the bad-line policy: under ``fail`` the run stops with the
+    record's part, line and byte offset; under ``skip`` it is dead-lettered.
+    """
+
+
+class RecordsRefusedError(StreamerError):
+    """A sink refused some records of a batch and stored none of it.
+
+    ``refused`` pairs each refused record with its :class:`RecordRefusedError`;
+    the engine applies the bad-line policy to them and writes the batch again
+    without them.
+    """
+
+    def __init__(self, refused: list[tuple[Any, RecordRefusedError]]) -> None:
+        self.refused = refused
+        more = f" (and {len(refused) - 1} more records of the batch)" if len(refused) > 1 else ""
+        super().__init__(f"{refused[0][1]}{more}")
 
 
 class LineTooLongError(DecodeError):

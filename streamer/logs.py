@@ -7,7 +7,12 @@ providers' ``streamer.<vendor>``), and the library never configures logging
 itself: attach a handler to ``logging.getLogger("streamer")`` to route them.
 :class:`JsonFormatter` writes one JSON object per line — what the CLI's
 ``--log-format json`` uses — with extra fields (``extra={"progress": ...}``)
-kept as fields, and registered secrets masked.
+kept as fields.  Both formatters here redact what they write
+(:func:`streamer.redaction.redact_text`: URL queries, credentials, registered
+secrets) — the message, its arguments, extra fields and tracebacks alike —
+because a log argument may be an aiohttp exception that embeds a signed URL.
+A program routing the ``streamer`` loggers to its own handlers should use
+:class:`TextFormatter`/:class:`JsonFormatter` or add :class:`RedactingFilter`.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any, TextIO
 
 import orjson
 
-from streamer.http.redact import redact_text
+from streamer.redaction import redact_text, redact_value
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
@@ -36,10 +41,34 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
-                entry[key] = value
+                plain = value if isinstance(value, (str, int, float, bool, dict, list, tuple, type(None))) else str(value)
+                entry[key] = redact_value(plain, key)
         if record.exc_info:
             entry["exception"] = redact_text(self.formatException(record.exc_info))
+        if record.stack_info:
+            entry["stack"] = redact_text(self.formatStack(record.stack_info))
         return orjson.dumps(entry, default=str).decode()
+
+
+class TextFormatter(logging.Formatter):
+    """``streamer: LEVEL message`` (plus any traceback), redacted as a whole."""
+
+    def __init__(self, fmt: str = "streamer: %(levelname)s %(message)s") -> None:
+        super().__init__(fmt)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_text(super().format(record))
+
+
+class RedactingFilter(logging.Filter):
+    """For handlers with their own formatter: redacts each record's message in place."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact_text(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
+        return True
 
 
 class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
@@ -67,7 +96,7 @@ def configure_logging(level: int, log_format: str = "text", stream: TextIO | Non
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("streamer: %(levelname)s %(message)s"))
+        handler.setFormatter(TextFormatter())
     handler._streamer_cli = True  # type: ignore[attr-defined]
     root = logging.getLogger()
     for old in list(root.handlers):

@@ -87,6 +87,9 @@ def test_skip_counts_and_dead_letters(tmp_path) -> None:
     records = decode(b'{"Id":"a"}\nnot json\n{"Id":"b"}\n\xff\xfe\n', policy)
     assert [r.data["Id"] for r in records] == ["a", "b"]
     assert policy.skipped == 2
+    assert not dead.exists() and policy.pending == 2  # kept until the engine commits a batch
+    assert policy.flush() == 2
+    assert policy.flush() == 0
     entries = [orjson.loads(line) for line in dead.read_bytes().splitlines()]
     assert [(e["line"], e["offset"]) for e in entries] == [(2, 11), (4, 31)]
     assert entries[0]["raw"] == "not json"

@@ -89,6 +89,10 @@ def execute(
     except StreamerError as exc:
         click.echo(f"streamer: error: {redact_text(str(exc))}", err=True)
         sys.exit(EXIT_FAILED)
+    except Exception as exc:  # unexpected: one redacted line; the traceback (redacted too) at -vv
+        log.debug("unexpected error", exc_info=True)
+        click.echo(f"streamer: error: {redact_text(f'{type(exc).__name__}: {exc}')} (run with -vv for the traceback)", err=True)
+        sys.exit(EXIT_FAILED)
     if not quiet:
         click.echo(f"streamer: {stats.summary()}", err=True)
     if after is not None:

@@ -21,12 +21,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import aiohttp
 import anyio
+import anyio.to_thread
 from anyio.abc import ObjectReceiveStream, ObjectSendStream, TaskGroup
 
 from streamer.decoding.badlines import BadLines
 from streamer.engine.config import StreamConfig
 from streamer.engine.download import PartDownload
 from streamer.engine.stats import RunStats
+from streamer.errors import RecordsRefusedError, StreamerError
 from streamer.http.session import open_session
 from streamer.incremental.bookmarks import IncrementalSource
 from streamer.providers.base import Source
@@ -94,7 +96,13 @@ async def run_export(
             stats.finished = time.monotonic()
             stats.skipped_lines = run.bad_lines.skipped
             with anyio.CancelScope(shield=True):
-                await sink.close(error)
+                try:
+                    await run.flush_dead_letters()  # what was skipped so far, even in a failed run
+                except StreamerError:
+                    if error is None:
+                        raise  # else the run's own error is the one to report
+                finally:
+                    await sink.close(error)
             if on_progress is not None:
                 _report(on_progress, stats)
     return stats
@@ -225,11 +233,25 @@ class _Run:
             async for part_batches in order:
                 await self._consume(part_batches)
 
+    async def flush_dead_letters(self) -> None:
+        """Dead letters on disk (fsynced) before the checkpoint that skips their lines."""
+        if self.bad_lines.pending:
+            await anyio.to_thread.run_sync(self.bad_lines.flush)
+
     async def _deliver(self, batch: Batch) -> None:
         if self.bookmarks is not None:
             self.bookmarks.stamp(batch)  # may drop an overlap's repeats
-        count = len(batch.records)  # before the sink: a consumer may empty the list as it goes
-        await self.sink.write(batch)
+        while True:
+            count = len(batch.records)  # before the sink: a consumer may empty the list as it goes
+            await self.flush_dead_letters()
+            try:
+                await self.sink.write(batch)
+                break
+            except RecordsRefusedError as refused:  # valid records the backend cannot store
+                for _, error in refused.refused:
+                    self.bad_lines.handle(error)  # fail: raises the first, with its place
+                dropped = {id(record) for record, _ in refused.refused}
+                batch.records = [r for r in batch.records if id(r) not in dropped]  # keeps its bookmarks
         if batch.bookmarks:
             self.bookmarks.committed(batch)  # type: ignore[union-attr]
         stats = self.stats

@@ -6,10 +6,11 @@ import hashlib
 from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import aiohttp
 
+from streamer.http.redact import register_secret
 from streamer.records import Compression, Format, Part, PartInfo
 
 
@@ -53,6 +54,10 @@ class UrlSource:
         self.headers = dict(headers or {})
         self.sizes = list(sizes) if sizes is not None else [None] * len(self.urls)
         self.group = url_list_digest(self.urls)
+        for url in self.urls:  # a signed URL's query values are credentials, wherever a server echoes them
+            for _, value in parse_qsl(urlsplit(url).query):
+                if len(value) >= 10:
+                    register_secret(value)
 
     async def parts(self, session: aiohttp.ClientSession) -> AsyncIterator[Part]:
         for index, (url, size) in enumerate(zip(self.urls, self.sizes, strict=True)):

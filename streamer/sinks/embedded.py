@@ -22,7 +22,18 @@ import anyio.to_thread
 from streamer.incremental.bookmarks import Bookmarks
 from streamer.incremental.storage import bookmark_ddl, load_bookmarks_sync, write_bookmarks_sync
 from streamer.records import Batch, Checkpoint
-from streamer.sinks.rows import CHECKPOINT_COLUMN_LIST, CHECKPOINT_COLUMNS, CHECKPOINT_TABLE, CHECKPOINT_UPDATE, Row, batch_rows, checkpoint_from_row, checkpoint_row, table_name
+from streamer.sinks.rows import (
+    CHECKPOINT_COLUMN_LIST,
+    CHECKPOINT_COLUMNS,
+    CHECKPOINT_TABLE,
+    CHECKPOINT_UPDATE,
+    Row,
+    batch_rows,
+    checkpoint_from_row,
+    checkpoint_row,
+    find_refused,
+    table_name,
+)
 
 
 class EmbeddedSqlSink(abc.ABC):
@@ -37,6 +48,13 @@ class EmbeddedSqlSink(abc.ABC):
         self._limiter = anyio.CapacityLimiter(1)
 
     # -- what a database must provide
+
+    backend: str = "database"
+    """The database's name in messages."""
+    refusal_errors: tuple[type[BaseException], ...] = ()
+    """The backend's exceptions that mean "this data cannot be stored" (not
+    "the database is broken"): a batch failing with one is bisected down to
+    the refused records (:func:`~streamer.sinks.rows.find_refused`)."""
 
     @abc.abstractmethod
     def _connect(self) -> Any: ...
@@ -79,8 +97,26 @@ class EmbeddedSqlSink(abc.ABC):
                 conn.execute(f"ALTER TABLE {CHECKPOINT_TABLE} ADD COLUMN {column} VARCHAR")
 
     async def write(self, batch: Batch) -> None:
-        await self._run(self._write_sync, batch)
+        try:
+            await self._run(self._write_sync, batch)
+        except self.refusal_errors as exc:
+            table = table_name(batch.part, self.table_prefix)
+            raise await find_refused(
+                batch, lambda rows: self._run(self._probe_sync, table, rows), self.backend, exc
+            ) from None
         self.records += len(batch.records)
+
+    def _probe_sync(self, table: str, rows: list[Row]) -> BaseException | None:
+        """Whether the backend refuses ``rows``, in a transaction that is rolled back."""
+        conn = self._conn
+        conn.execute("BEGIN")
+        try:
+            self._upsert(conn, table, rows)
+        except self.refusal_errors as exc:
+            return exc
+        finally:
+            conn.execute("ROLLBACK")
+        return None
 
     def _write_sync(self, batch: Batch) -> None:
         conn = self._conn

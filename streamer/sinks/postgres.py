@@ -27,12 +27,14 @@ from streamer.incremental.storage import newer_only, bookmark_ddl, bookmark_rows
 from streamer.records import Batch, Checkpoint
 from streamer.sinks.rows import (
     CHECKPOINT_COLUMN_LIST,
+    Row,
     CHECKPOINT_TABLE,
     CHECKPOINT_UPDATE,
     batch_rows,
     check_identifier,
     checkpoint_from_row,
     checkpoint_row,
+    find_refused,
     table_name,
 )
 
@@ -48,6 +50,15 @@ def split_dsn(url: str) -> tuple[str, dict[str, str]]:
     rest = [(k, v) for k, v in query if k not in _OUR_PARAMS]
     scheme = "postgresql" if parts.scheme in ("postgres", "postgresql", "pg") else parts.scheme
     return urlunsplit((scheme, parts.netloc, parts.path, urlencode(rest), "")), ours
+
+
+def _refusal_errors() -> tuple[type[BaseException], ...]:
+    """The server's "this data cannot be stored" answers, as opposed to a broken
+    connection or database: SQLSTATE class 22 (data exception) and 54 (program
+    limit exceeded, e.g. ``index row requires 10680 bytes``)."""
+    import asyncpg
+
+    return (asyncpg.DataError, asyncpg.ProgramLimitExceededError)
 
 
 class PostgresSink:
@@ -103,35 +114,63 @@ class PostgresSink:
         self._conn = await self._connect()
 
     async def write(self, batch: Batch) -> None:
-        conn = self._conn
+        """Store the batch and its checkpoint in one transaction.
+
+        A batch the server refuses for its data (SQLSTATE class 22,
+        ``asyncpg.DataError``: ``\\u0000`` in JSONB, NUL in a key column,
+        a number beyond ``numeric``; class 54: an Id too long for the
+        primary key's index) is bisected down to the records to blame
+        (:func:`~streamer.sinks.rows.find_refused`), raised as
+        :class:`~streamer.errors.RecordsRefusedError` for the bad-line policy.
+        """
         rows = batch_rows(batch) if batch.records else []
         table = table_name(batch.part, self.table_prefix) if rows else ""
         if table and table not in self._tables:
             await self._create(table)
-        async with conn.transaction():
-            if table:
-                stage = f"_stage_{table}"[:63]
-                await conn.copy_records_to_table(
-                    stage,
-                    records=[(i, e, u, r.decode()) for i, e, u, r in rows],
-                    columns=("id", "enterprise_id", "updated_utc", "record"),
+        try:
+            async with self._conn.transaction():
+                if table:
+                    await self._upsert(table, rows)
+                await self._conn.execute(
+                    f"INSERT INTO {self._checkpoints} ({CHECKPOINT_COLUMN_LIST}) "
+                    "VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7) ON CONFLICT (part_key) DO UPDATE SET "
+                    f"{CHECKPOINT_UPDATE}, updated_at = now()",
+                    *checkpoint_row(batch.checkpoint),
                 )
-                await conn.execute(
-                    f"INSERT INTO {self.schema}.{table} (id, enterprise_id, updated_utc, record) "
-                    f"SELECT id, enterprise_id, updated_utc, record FROM {stage} "
-                    "ON CONFLICT (id) DO UPDATE SET enterprise_id = excluded.enterprise_id, "
-                    "updated_utc = excluded.updated_utc, record = excluded.record"
-                    + newer_only(f"{self.schema}.{table}", "postgresql")
-                )
-            await conn.execute(
-                f"INSERT INTO {self._checkpoints} ({CHECKPOINT_COLUMN_LIST}) "
-                "VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7) ON CONFLICT (part_key) DO UPDATE SET "
-                f"{CHECKPOINT_UPDATE}, updated_at = now()",
-                *checkpoint_row(batch.checkpoint),
-            )
-            if batch.bookmarks:  # an incremental window's end, with its last batch
-                await conn.executemany(bookmark_upsert(self._bookmarks, numbered=True), bookmark_rows(batch.bookmarks))
+                if batch.bookmarks:  # an incremental window's end, with its last batch
+                    await self._conn.executemany(
+                        bookmark_upsert(self._bookmarks, numbered=True), bookmark_rows(batch.bookmarks)
+                    )
+        except _refusal_errors() as exc:
+            raise await find_refused(batch, lambda rows: self._probe(table, rows), "PostgreSQL", exc) from None
         self.records += len(batch.records)
+
+    async def _upsert(self, table: str, rows: list[Row]) -> None:
+        stage = f"_stage_{table}"[:63]
+        await self._conn.copy_records_to_table(
+            stage,
+            records=[(i, e, u, r.decode()) for i, e, u, r in rows],
+            columns=("id", "enterprise_id", "updated_utc", "record"),
+        )
+        await self._conn.execute(
+            f"INSERT INTO {self.schema}.{table} (id, enterprise_id, updated_utc, record) "
+            f"SELECT id, enterprise_id, updated_utc, record FROM {stage} "
+            "ON CONFLICT (id) DO UPDATE SET enterprise_id = excluded.enterprise_id, "
+            "updated_utc = excluded.updated_utc, record = excluded.record"
+            + newer_only(f"{self.schema}.{table}", "postgresql")
+        )
+
+    async def _probe(self, table: str, rows: list[Row]) -> BaseException | None:
+        """Whether the server refuses ``rows``, in a transaction that is rolled back."""
+        transaction = self._conn.transaction()
+        await transaction.start()
+        try:
+            await self._upsert(table, rows)
+        except _refusal_errors() as exc:
+            return exc
+        finally:
+            await transaction.rollback()
+        return None
 
     async def _create(self, table: str) -> None:
         stage = f"_stage_{table}"[:63]

@@ -10,14 +10,14 @@ restarts, so upserting by it still delivers each record exactly once.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import msgspec
 import orjson
 
-from streamer.errors import ConfigError
-from streamer.records import Batch, Checkpoint, PartInfo
+from streamer.errors import ConfigError, PartError, RecordRefusedError, RecordsRefusedError, StreamerError
+from streamer.records import Batch, Checkpoint, PartInfo, Record
 
 CHECKPOINT_TABLE = "_streamer_checkpoints"
 """The table where database sinks commit each part's position with its records."""
@@ -72,8 +72,13 @@ def batch_rows(batch: Batch) -> list[Row]:
     Deduplicating here matters: PostgreSQL and DuckDB refuse an
     ``ON CONFLICT DO UPDATE`` that touches the same row twice in one statement.
     """
+    return [row for row, _ in _rows_by_id(batch)]
+
+
+def _rows_by_id(batch: Batch) -> list[tuple[Row, Record]]:
+    """:func:`batch_rows`, each row with the record it was made from."""
     part_key = batch.part.key
-    by_id: dict[str, Row] = {}
+    by_id: dict[str, tuple[Row, Record]] = {}
     for record in batch.records:
         if record.value is None and record.raw is not None:
             try:
@@ -90,8 +95,63 @@ def batch_rows(batch: Batch) -> list[Row]:
         if key is None:
             key = alt_key
         ident = f"{part_key}#{record.line}" if key is None else str(key)
-        by_id[ident] = (ident, _text(enterprise), _text(updated), record.to_json())
+        by_id[ident] = ((ident, _text(enterprise), _text(updated), record.to_json()), record)
     return list(by_id.values())
+
+
+RefusalProbe = Callable[[list[Row]], Awaitable[BaseException | None]]
+"""Tries to store rows in a transaction that is always rolled back; returns the
+backend's refusal (an exception of the sink's declared refusal types) or ``None``."""
+
+
+async def find_refused(batch: Batch, probe: RefusalProbe, backend: str, error: BaseException) -> StreamerError:
+    """The error to raise for a batch the backend refused with ``error``.
+
+    Only called once a batch has failed, so the hot path pays nothing: the
+    rows are bisected with ``probe`` (about 2·log2(n) probes per refused
+    record) down to the records the backend cannot store, which come back as
+    :class:`~streamer.errors.RecordsRefusedError` for the bad-line policy.
+    When no single record is to blame, a :class:`~streamer.errors.PartError`
+    names the batch's lines and the backend's reason.
+    """
+    pending = [_rows_by_id(batch)]
+    refused: list[tuple[Record, RecordRefusedError]] = []
+    while pending:
+        pairs = pending.pop()
+        if not pairs:
+            continue
+        reason = await probe([row for row, _ in pairs])
+        if reason is None:
+            continue
+        if len(pairs) == 1:
+            record = pairs[0][1]
+            refused.append((record, _refusal(record, backend, reason)))
+            continue
+        middle = len(pairs) // 2
+        pending += [pairs[middle:], pairs[:middle]]
+    if refused:
+        refused.sort(key=lambda pair: pair[0].offset)
+        return RecordsRefusedError(refused)
+    lines = f"lines {batch.records[0].line}-{batch.records[-1].line}" if batch.records else "its checkpoint"
+    return PartError(batch.part.describe(), f"{backend} refused the batch of {lines}: {_reason(error)}")
+
+
+def _refusal(record: Record, backend: str, reason: BaseException) -> RecordRefusedError:
+    return RecordRefusedError(
+        f"{backend} cannot store this record ({_reason(reason)})",
+        part=record.part.describe(),
+        line=record.line,
+        offset=record.offset,
+        snippet=record.to_json(),
+    )
+
+
+def _reason(error: BaseException) -> str:
+    """The backend's message on one line (asyncpg keeps the detail apart)."""
+    message = getattr(error, "message", None)  # asyncpg: the server's message without its DETAIL
+    text = " ".join(str(message if isinstance(message, str) else error).split()) or type(error).__name__
+    detail = getattr(error, "detail", None)
+    return f"{text}: {detail}" if detail else text
 
 
 CheckpointRow = tuple[str, int, int, bool, str | None, bool, str | None]

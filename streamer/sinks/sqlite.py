@@ -22,6 +22,12 @@ from streamer.sinks.rows import Row
 class SqliteSink(EmbeddedSqlSink):
     """``SqliteSink("out.db")``: records into SQLite, exactly once across restarts."""
 
+    backend = "SQLite"
+    refusal_errors = (sqlite3.DataError,)
+    """SQLite stores any valid record as text; only a value past its length
+    limit (``SQLITE_MAX_LENGTH``, 1 GB; lines are capped far below by
+    ``max_line_bytes``) is refused, as ``DataError: string or blob too big``."""
+
     def __init__(self, path: str | Path, *, table_prefix: str = "", synchronous: str = "NORMAL") -> None:
         super().__init__(path, table_prefix=table_prefix)
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
