@@ -20,11 +20,14 @@ import anyio
 import anyio.to_thread
 
 from streamer.records import Batch, Checkpoint
+from streamer.sinks.base import TRANSACTIONAL
 from streamer.sinks.rows import CHECKPOINT_COLUMN_LIST, CHECKPOINT_COLUMNS, CHECKPOINT_TABLE, CHECKPOINT_UPDATE, Row, batch_rows, checkpoint_from_row, checkpoint_row, table_name
 
 
 class EmbeddedSqlSink(abc.ABC):
     """Base of :class:`~streamer.sinks.sqlite.SqliteSink` and :class:`~streamer.sinks.duckdb.DuckDBSink`."""
+
+    capabilities = TRANSACTIONAL  # checkpoints are committed with the rows: see load_checkpoints
 
     def __init__(self, path: str | Path, *, table_prefix: str = "") -> None:
         self.path = Path(path)

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from streamer.errors import ConfigError
 from streamer.http.redact import redact_text, register_secret
 from streamer.records import Batch, Checkpoint
+from streamer.sinks.base import TRANSACTIONAL
 from streamer.sinks.rows import (
     CHECKPOINT_COLUMN_LIST,
     CHECKPOINT_TABLE,
@@ -50,6 +51,8 @@ def split_dsn(url: str) -> tuple[str, dict[str, str]]:
 
 class PostgresSink:
     """``PostgresSink("postgresql://user:pw@host/db", schema="raw")``."""
+
+    capabilities = TRANSACTIONAL  # checkpoints are committed with the rows: see load_checkpoints
 
     def __init__(self, dsn: str, *, schema: str = "public", table_prefix: str = "") -> None:
         self.dsn = dsn

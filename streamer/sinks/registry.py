@@ -143,6 +143,13 @@ def sink_from_url(url: str, *, with_metadata: bool = False) -> Sink:
         raise ConfigError(f"sink {scheme}: {exc}") from exc
 
 
+def resolve_sink(sink: Sink | str, *, with_metadata: bool = False) -> Sink:
+    """``sink`` itself, or the sink its URL names: every API that takes a sink takes a URL too."""
+    if isinstance(sink, str):
+        return sink_from_url(sink, with_metadata=with_metadata)
+    return sink
+
+
 def describe(url: str) -> str:
     """The URL without its password, for logs."""
     from streamer.http.redact import redact_text
@@ -155,4 +162,4 @@ def describe(url: str) -> str:
     return redact_text(url)
 
 
-__all__ = ["SINK_SCHEMES", "describe", "sink_from_url"]
+__all__ = ["SINK_SCHEMES", "describe", "resolve_sink", "sink_from_url"]
