@@ -79,6 +79,7 @@ async def run_until_signalled(
             f"stop_on={names} needs the main thread of the process (signal handlers "
             f"cannot be installed elsewhere): {exc}"
         ) from exc
+    failure: BaseException | None = None
     try:
         async with anyio.create_task_group() as tg:
             run_scope = anyio.CancelScope()
@@ -91,11 +92,17 @@ async def run_until_signalled(
                         run_scope.cancel()
 
             tg.start_soon(watch)
-            with run_scope:
-                await go(ShieldedWrites(sink))
-            tg.cancel_scope.cancel()
+            try:
+                with run_scope:
+                    await go(ShieldedWrites(sink))
+            except BaseException as exc:
+                failure = exc  # re-raised as is below, not wrapped in the task group's ExceptionGroup
+            finally:
+                tg.cancel_scope.cancel()
     finally:
         receiver.__exit__(None, None, None)
+    if failure is not None:
+        raise failure
     if run_scope.cancelled_caught:
         log.warning("stopped by %s after %s records; rerun to resume", stats.stopped_by, stats.records)
     return stats

@@ -18,9 +18,9 @@ from typing import Any
 
 import click
 
-from streamer.cli.execute import execute
-from streamer.cli.options import build_config, build_sink, engine_options, output_options
-from streamer.engine.stats import RunStats
+from streamer.assembly import RunStats
+from streamer.cli.execute import execute, plan_from_options
+from streamer.cli.options import engine_options, output_options
 from streamer.providers.mews import MewsSource, PollPolicy
 from streamer.providers.mews.limiter import SlidingWindowLimiter
 from streamer.simulator.faults import FaultPlan
@@ -98,5 +98,5 @@ def command(ctx: click.Context, records: int, parts: int, url_ttl: float, seed: 
                     err=True,
                 )
 
-        execute(source, build_sink(**options), build_config(**options), quiet=quiet, after=report)
+        execute(plan_from_options(options, quiet=quiet), source, quiet=quiet, after=report)
     sys.stdout.flush()

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 import anyio
 
-from streamer.engine.stats import RunStats
+from streamer.assembly import RunStats
 
 
 class ProgressDisplay:

@@ -6,9 +6,10 @@ from typing import Any
 
 import click
 
-from streamer.cli.execute import execute
-from streamer.cli.options import build_config, build_sink, engine_options, output_options
-from streamer.providers.urls import UrlSource
+from streamer.cli.execute import BadUsage, execute, plan_from_options
+from streamer.cli.options import engine_options, output_options
+
+SCHEMES = ("http", "https")
 
 
 @click.command("urls")
@@ -42,5 +43,22 @@ def command(
       streamer urls --bad-lines skip --dead-letter bad.jsonl URL | jq -c 'select(.State == "Closed")'
       streamer urls --ordered --concurrency 8 URL1 URL2 URL3 > all.jsonl
     """
+    from streamer.providers.urls import UrlSource
+
+    for url in urls:
+        _check_url(url)
+    plan = plan_from_options(options, quiet=ctx.obj["quiet"])
     source = UrlSource(urls, format=input_format, compression=compression, entity_type=entity_type)  # type: ignore[arg-type]
-    execute(source, build_sink(**options), build_config(**options), quiet=ctx.obj["quiet"])
+    execute(plan, source, quiet=ctx.obj["quiet"])
+
+
+def _check_url(url: str) -> None:
+    """An address the source can fetch, or a one-line usage error naming it."""
+    from urllib.parse import urlsplit
+
+    from streamer.http.redact import redact_url
+
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in SCHEMES:
+        reason = f"has no scheme (try https://{url})" if not scheme else f"has scheme {scheme!r}: only http and https are fetched"
+        raise BadUsage(f"URL {redact_url(url)} {reason}")
