@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from streamer.cli.execute import BadUsage, execute, plan_from_options
 from streamer.cli.options import engine_options, output_options
+
+if TYPE_CHECKING:
+    from streamer.records import Compression
 
 SCHEMES = ("http", "https")
 
@@ -33,7 +36,12 @@ SCHEMES = ("http", "https")
 @output_options
 @click.pass_context
 def command(
-    ctx: click.Context, urls: tuple[str, ...], input_format: str, compression: str, entity_type: str | None, **options: Any
+    ctx: click.Context,
+    urls: tuple[str, ...],
+    input_format: str,
+    compression: Compression,  # a click.Choice of exactly these
+    entity_type: str | None,
+    **options: Any,
 ) -> None:
     """Stream every record of URLS, one JSON object per line (each line as read).
 
@@ -48,7 +56,7 @@ def command(
     for url in urls:
         _check_url(url)
     plan = plan_from_options(options, quiet=ctx.obj["quiet"])
-    source = UrlSource(urls, format=input_format, compression=compression, entity_type=entity_type)  # type: ignore[arg-type]
+    source = UrlSource(urls, format=input_format, compression=compression, entity_type=entity_type)
     execute(plan, source, quiet=ctx.obj["quiet"])
 
 
