@@ -64,7 +64,12 @@ def plan_from_options(options: Mapping[str, Any], *, quiet: bool) -> RunPlan:
     from streamer.assembly import RunPlan
     from streamer.cli.options import build_config, build_sink
 
+    from streamer.sinks.registry import ensure_writable
+
     check_output_conflicts(options)
+    for option, name in (("output", "-o/--output"), ("dead_letter", "--dead-letter"), ("state", "--state")):
+        if options.get(option) is not None:
+            ensure_writable(options[option], name)  # before anything is requested or downloaded
     config = build_config(**options)
     return RunPlan(
         build_sink(**options),

@@ -122,13 +122,9 @@ def build_sink(
     *, output_format: str, output: Path | None, with_metadata: bool, sink: str | None = None, **_: Any
 ) -> Sink:
     if sink:
-        from streamer.errors import ConfigError
         from streamer.sinks.registry import sink_from_url
 
-        try:
-            return sink_from_url(sink, with_metadata=with_metadata)
-        except ConfigError as exc:
-            raise click.BadParameter(str(exc), param_hint="--sink") from exc
+        return sink_from_url(sink, with_metadata=with_metadata)  # a ConfigError: one line, exit 1
     if output_format == "singer":
         if output is not None:
             return SingerSink(open(output, "ab"))  # noqa: SIM115 - closed at exit
