@@ -55,21 +55,26 @@ def _flag(params: dict[str, str], name: str, url: str) -> bool:
     raise ConfigError(f"sink {url}: {name}={value!r} should be 1 or 0")
 
 
-def _path(path: str, url: str, *, database: bool = False) -> str:
+def _path(path: str, url: str, *, creates_parents: bool = False, database: bool = False) -> str:
     if not path:
         raise ConfigError(f"sink {url} names no path")
-    ensure_writable(path, f"sink {describe(url)}", with_directory=database)
+    ensure_writable(path, f"sink {describe(url)}", creates_parents=creates_parents or database, with_directory=database)
     return path
 
 
-def ensure_writable(path: str | os.PathLike[str], what: str, *, with_directory: bool = False) -> None:
+def ensure_writable(
+    path: str | os.PathLike[str], what: str, *, creates_parents: bool = False, with_directory: bool = False
+) -> None:
     """Refuse, before anything is downloaded, a path this process could not write.
 
-    The path itself when it exists, else the nearest directory that exists
-    (sinks create the missing ones); ``with_directory``: its directory too
-    (a database writes its journal next to it).  ``what`` names the option.
+    The path itself when it exists, else its directory — or, when the writer
+    ``creates_parents``, the nearest directory that exists; ``with_directory``:
+    its directory too (a database keeps its journal there).  ``what`` names
+    the option in the one-line error.
     """
     target = Path(path)
+    if not creates_parents and not target.parent.is_dir():
+        raise ConfigError(f"{what}: cannot create {target}: directory {target.parent} does not exist")
     if with_directory and target.exists() and not os.access(target.parent, os.W_OK | os.X_OK):
         raise ConfigError(f"{what}: directory {target.parent} is not writable (the database keeps its journal there)")
     probe = target
@@ -123,7 +128,7 @@ def _dir(path: str, params: dict[str, str], url: str, with_metadata: bool) -> Si
     except ValueError:
         raise ConfigError(f"sink {url}: rotate_mb={rotate!r} is not a number") from None
     _no_more(params, url, "dir")
-    return DirSink(_path(path, url), gzip=gzipped, rotate_bytes=rotate_bytes, fsync=fsync)
+    return DirSink(_path(path, url, creates_parents=True), gzip=gzipped, rotate_bytes=rotate_bytes, fsync=fsync)
 
 
 def _sqlite(path: str, params: dict[str, str], url: str, with_metadata: bool) -> Sink:
