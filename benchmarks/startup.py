@@ -11,6 +11,7 @@ imports of one run by ``python -X importtime`` (cumulative microseconds).
 from __future__ import annotations
 
 import argparse
+import functools
 import http.server
 import os
 import re
@@ -26,25 +27,22 @@ from pathlib import Path
 CLI = "from streamer.cli.main import main; main()"  # what the console script runs
 
 
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 @contextmanager
 def _tiny_server(directory: Path) -> Iterator[str]:
+    """A 3-record JSONL file served on 127.0.0.1 for the duration."""
     (directory / "tiny.jsonl").write_bytes(b'{"Id": 1}\n{"Id": 2}\n{"Id": 3}\n')
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, directory=str(directory), **kwargs)  # type: ignore[arg-type]
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/tiny.jsonl"
-    finally:
-        server.shutdown()
-        server.server_close()
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}/tiny.jsonl"
+        finally:
+            server.shutdown()
 
 
 def _wall(argv: list[str], runs: int) -> float:
