@@ -202,10 +202,21 @@ def test_dead_letter_without_skip_is_a_usage_error(server: Server, tmp_path: Pat
     assert server.requests == []
 
 
+@pytest.mark.parametrize("output", [["--format", "singer"], ["--sink", "sqlite:///x.db"]])
+def test_metadata_outside_jsonl_is_a_usage_error(server: Server, tmp_path: Path, output: list[str]) -> None:
+    result = streamer("urls", f"{server.base}/data.jsonl", "--with-metadata", *output, cwd=tmp_path)
+    assert "--with-metadata" in one_line(result, 2)
+    assert server.requests == []
+
+
 def test_the_same_options_without_the_conflict_run(server: Server, tmp_path: Path) -> None:
     """The conflict checks refuse only conflicts: each option alone still works."""
     result = streamer("urls", f"{server.base}/data.jsonl", "--format", "singer", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count('"type":"RECORD"') == 3
     result = streamer("urls", f"{server.base}/data.jsonl", "--sink", "sqlite:///x.db", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr and (tmp_path / "x.db").exists()
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "x.db").exists()
+    result = streamer("urls", f"{server.base}/data.jsonl", "--with-metadata", "--sink", "jsonl:-", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count('"_streamer"') == 3

@@ -99,6 +99,10 @@ def check_output_conflicts(options: Mapping[str, Any]) -> None:
             )
         if options.get("output") is not None:
             raise BadUsage("--sink and -o/--output both say where records go: use one")
+    if options.get("with_metadata"):
+        writes_jsonl = options.get("sink") in (None, "-") or str(options.get("sink")).startswith("jsonl:")
+        if not writes_jsonl or options.get("output_format") == "singer":
+            raise BadUsage("--with-metadata adds a _streamer object to JSONL lines only: drop it, or write JSONL")
     if options.get("dead_letter") is not None and options.get("bad_lines") != "skip":
         raise BadUsage("--dead-letter only receives skipped lines: add --bad-lines skip")
 
