@@ -183,6 +183,19 @@ def test_internal_error_is_one_line_with_a_hint(tmp_path: Path) -> None:
     assert "\n" not in line
 
 
+def test_a_task_groups_error_is_reported_by_its_first_real_error(capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+
+    from streamer.cli.execute import fail
+    from streamer.errors import ConfigError
+
+    group = BaseExceptionGroup("unhandled errors in a TaskGroup", [asyncio.CancelledError(), ConfigError("bad sink")])
+    with pytest.raises(SystemExit) as exited:
+        fail(BaseExceptionGroup("outer", [group]))
+    assert exited.value.code == 1
+    assert capsys.readouterr().err == "streamer: error: bad sink\n"
+
+
 def test_sink_with_a_conflicting_format_is_a_usage_error(server: Server, tmp_path: Path) -> None:
     result = streamer("urls", f"{server.base}/data.jsonl", "--sink", "sqlite:///x.db", "--format", "singer",
                       cwd=tmp_path)

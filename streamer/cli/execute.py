@@ -139,6 +139,8 @@ def execute(
 
 def fail(exc: BaseException) -> NoReturn:
     """Exit with one line on stderr (none for a closed stdout) and the documented code."""
+    while isinstance(exc, BaseExceptionGroup):  # a task group's: its first real error speaks for it
+        exc = next((e for e in exc.exceptions if not _is_cancellation(e)), exc.exceptions[0])
     if isinstance(exc, BrokenPipeError):
         _silence_stdout()
         sys.exit(EXIT_BROKEN_PIPE)
@@ -164,6 +166,12 @@ def describe_failure(exc: BaseException) -> str:
     else:
         text = f"internal error: {type(exc).__name__}: {exc} (run with -vv for the traceback)"
     return " ".join(line.strip() for line in redact_text(text).splitlines() if line.strip())
+
+
+def _is_cancellation(exc: BaseException) -> bool:
+    import asyncio  # the only backend the CLI runs on (aiohttp needs it)
+
+    return isinstance(exc, asyncio.CancelledError)
 
 
 def _silence_stdout() -> None:
