@@ -12,6 +12,7 @@ Three shapes for three kinds of callers:
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
@@ -20,28 +21,22 @@ from typing import Any
 
 import aiohttp
 import anyio
+from anyio.abc import ObjectSendStream
 
+from streamer.assembly import RunPlan, plan_resume
 from streamer.engine.config import StreamConfig
-from streamer.engine.runner import CheckpointHook, ProgressHook, run_export
+from streamer.engine.runner import CheckpointHook, ProgressHook
 from streamer.engine.stats import RunStats
-from streamer.incremental.bookmarks import IncrementalSource
 from streamer.providers.base import Source
 from streamer.providers.urls import UrlSource
 from streamer.records import Batch, Checkpoint, Compression, Format, Record
 from streamer.sinks.base import Sink
-from streamer.state import StateStore, begin_run, open_state, tracked_run
-from streamer.workers import run_until_signalled
-
-
-def _config(config: StreamConfig | None, options: dict[str, Any]) -> StreamConfig:
-    if config is not None and options:
-        raise TypeError("pass either config= or individual options, not both")
-    return config or StreamConfig(**options)
+from streamer.state import StateStore, begin_run
 
 
 async def run(
     source: Source,
-    sink: Sink,
+    sink: Sink | str,
     *,
     config: StreamConfig | None = None,
     session: aiohttp.ClientSession | None = None,
@@ -56,6 +51,9 @@ async def run(
 ) -> RunStats:
     """Stream every record of ``source`` into ``sink``; return the run's counters.
 
+    ``sink`` is a :class:`~streamer.sinks.base.Sink` or a sink URL such as
+    ``"sqlite:///out.db"`` (see :mod:`streamer.sinks.registry`).
+
     ``state`` (a path, or any :class:`~streamer.state.StateStore`) records
     every acknowledged batch; ``resume`` (default: ``True`` when ``state`` is
     given) continues from it — finished parts are skipped, the others restart
@@ -69,65 +67,48 @@ async def run(
     saved, and ``run`` returns with ``stats.stopped_by`` set (see
     :mod:`streamer.workers`).
     """
-    if state is None and resume and hasattr(sink, "load_checkpoints"):
-        checkpoints, resume = dict(checkpoints or {}), None  # the sink's own checkpoints win
-    store = _state_of(state, resume, checkpoints)
-    if isinstance(source, IncrementalSource) and source.bookmarks is not None:
-        source.bookmarks.attach_state(store)  # bookmarks saved with the checkpoints too
-    config = _config(config, options)
-    stats = RunStats()
-    progress = {"on_progress": on_progress, "progress_interval": progress_interval, "stats": stats}
-
-    async def go(sink: Sink) -> RunStats:
-        if store is None:
-            return await run_export(
-                source,
-                sink,
-                config=config,
-                session=session,
-                checkpoints=checkpoints,
-                on_checkpoint=on_checkpoint,
-                **progress,  # type: ignore[arg-type]
-            )
-        async with tracked_run(store, sink, resume=resume is not False, on_checkpoint=on_checkpoint) as hooks:
-            return await run_export(
-                source,
-                sink,
-                config=config,
-                session=session,
-                checkpoints=hooks.checkpoints,
-                on_checkpoint=hooks.on_checkpoint,
-                **progress,  # type: ignore[arg-type]
-            )
-
-    signals = tuple(stop_on)
-    if not signals:
-        return await go(sink)
-    return await run_until_signalled(signals, go, sink, stats)
+    plan = RunPlan.of(
+        sink,
+        config,
+        options,
+        session=session,
+        checkpoints=checkpoints,
+        on_checkpoint=on_checkpoint,
+        state=state,
+        resume=resume,
+        on_progress=on_progress,
+        progress_interval=progress_interval,
+        stop_on=stop_on,
+    )
+    return await plan.run(source)
 
 
-def _state_of(
-    state: StateStore | str | os.PathLike[str] | None,
-    resume: bool | None,
-    checkpoints: Mapping[str, Checkpoint] | None,
-) -> StateStore | None:
-    if state is None:
-        if resume:
-            raise TypeError("resume=True needs state= (a path or a StateStore) to resume from")
-        return None
-    if checkpoints is not None:
-        raise TypeError("pass either state= or checkpoints=, not both")
-    return open_state(state)
-
-
-def run_sync(source: Source, sink: Sink, **kwargs: Any) -> RunStats:
+def run_sync(source: Source, sink: Sink | str, **kwargs: Any) -> RunStats:
     """:func:`run` for code that is not async: runs its own event loop and
     returns when the export is done (or raises its error).
 
     Safe from any thread that has no running event loop (each call gets its
     own loop); ``stop_on=`` signals need the main thread.
     """
-    return asyncio.run(run(source, sink, **kwargs))
+    return anyio.run(functools.partial(run, source, sink, **kwargs), backend="asyncio")  # aiohttp needs asyncio
+
+
+class _ChannelSink:
+    """Hands each batch to the consumer of a :class:`RecordStream` (one in flight)."""
+
+    def __init__(self, send: ObjectSendStream[Batch] | None) -> None:
+        self._send = send
+
+    async def open(self) -> None:
+        return None
+
+    async def write(self, batch: Batch) -> None:
+        assert self._send is not None
+        await self._send.send(batch)
+
+    async def close(self, error: BaseException | None) -> None:
+        if self._send is not None:
+            self._send.close()
 
 
 class RecordStream:
@@ -202,7 +183,7 @@ class RecordStream:
                 yield batch
             return
         store = self.state
-        checkpoints = begin_run(store, None, resume=self._resume)
+        checkpoints = begin_run(store, None, resume=self._resume)  # acknowledged as consumed, not as sent
         error: BaseException | None = None
         try:
             async for batch in self._batches(checkpoints):
@@ -218,29 +199,14 @@ class RecordStream:
 
     async def _batches(self, checkpoints: dict[str, Checkpoint] | None) -> AsyncIterator[Batch]:
         send, recv = anyio.create_memory_object_stream[Batch](1)
-
-        class _ChannelSink:
-            async def open(self) -> None:
-                return None
-
-            async def write(self, batch: Batch) -> None:
-                await send.send(batch)
-
-            async def close(self, error: BaseException | None) -> None:
-                send.close()
-
-        task = asyncio.ensure_future(
-            run_export(
-                self.source,
-                _ChannelSink(),
-                config=self.config,
-                session=self._session,
-                stats=self.stats,
-                checkpoints=checkpoints,
-            )
-        )
+        plan = RunPlan(_ChannelSink(send), config=self.config, session=self._session,
+                       checkpoints=checkpoints, stats=self.stats)
+        # A detached task, not a task group: this generator may be abandoned and
+        # finalized from another task, and an anyio cancel scope cannot be left
+        # from a task other than the one that entered it.
+        task = asyncio.get_running_loop().create_task(plan.run(self.source))
         try:
-            async with recv:
+            async with recv:  # the sink closes the channel when the run ends, however it ends
                 async for batch in recv:
                     if batch.records or checkpoints is not None:
                         yield batch
@@ -249,7 +215,9 @@ class RecordStream:
             if not task.done():
                 task.cancel()
             with anyio.CancelScope(shield=True):
-                await asyncio.gather(task, return_exceptions=True)
+                await asyncio.wait([task])
+            if not task.cancelled():
+                task.exception()  # retrieved: never "exception was never retrieved"
 
     # -- cleanup
 
@@ -286,8 +254,10 @@ def stream(
     With ``state``, progress is saved as batches are consumed and a later
     ``stream(..., state=same)`` continues after the last consumed batch.
     """
-    store = _state_of(state, resume, None)
-    return RecordStream(source, _config(config, options), session, store, resume is not False)
+    if config is not None and options:
+        raise TypeError("pass either config= or individual options, not both")
+    plan = plan_resume(_ChannelSink(None), state=state, resume=resume)
+    return RecordStream(source, config or StreamConfig(**options), session, plan.store, plan.from_store)
 
 
 def stream_urls(

@@ -19,7 +19,8 @@ import orjson
 
 from streamer.errors import DecodeError
 
-Format = Literal["jsonl", "csv", "json"]
+Format = str
+"""A format name of the decoder registry (:data:`streamer.decoding.base.BUILTIN_FORMATS`, or registered)."""
 Compression = Literal["auto", "gzip", "none"]
 
 

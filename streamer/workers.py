@@ -20,7 +20,6 @@ should stop its run by cancelling it instead.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import signal
@@ -33,7 +32,7 @@ import anyio
 from streamer.engine.stats import RunStats
 from streamer.providers.base import Source
 from streamer.records import Batch, Part
-from streamer.sinks.base import Sink
+from streamer.sinks.base import Sink, capabilities_of
 
 log = logging.getLogger("streamer.workers")
 
@@ -41,11 +40,13 @@ log = logging.getLogger("streamer.workers")
 class ShieldedWrites:
     """A sink whose ``write`` a cancellation cannot interrupt (the batch always completes).
 
-    Other attributes (``load_checkpoints``, ``commit_mark``, ...) are the wrapped sink's.
+    It declares the wrapped sink's capabilities; other attributes
+    (``load_checkpoints``, ``commit_mark``, ...) are the wrapped sink's.
     """
 
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
+        self.capabilities = capabilities_of(sink)
 
     async def open(self) -> None:
         await self.sink.open()
@@ -69,31 +70,40 @@ async def run_until_signalled(
 ) -> RunStats:
     """Run ``go(shielded sink)``; on one of ``signals`` stop it gracefully and return ``stats``."""
     wanted = [signal.Signals(s) for s in signals]
-    loop = asyncio.get_running_loop()
-    with anyio.CancelScope() as scope:
+    try:
+        receiver = anyio.open_signal_receiver(*wanted)
+        received = receiver.__enter__()
+    except (ValueError, RuntimeError) as exc:
+        names = ", ".join(sig.name for sig in wanted)
+        raise RuntimeError(
+            f"stop_on={names} needs the main thread of the process (signal handlers "
+            f"cannot be installed elsewhere): {exc}"
+        ) from exc
+    failure: BaseException | None = None
+    try:
+        async with anyio.create_task_group() as tg:
+            run_scope = anyio.CancelScope()
 
-        def request(sig: signal.Signals) -> None:
-            if stats.stopped_by is None:
-                stats.stopped_by = sig.name
-                log.warning("%s received: finishing the current batch, then stopping", sig.name)
-                scope.cancel()
+            async def watch() -> None:
+                async for sig in received:
+                    if stats.stopped_by is None:
+                        stats.stopped_by = signal.Signals(sig).name
+                        log.warning("%s received: finishing the current batch, then stopping", stats.stopped_by)
+                        run_scope.cancel()
 
-        installed: list[signal.Signals] = []
-        try:
-            for sig in wanted:
-                try:
-                    loop.add_signal_handler(sig, request, sig)
-                except (ValueError, RuntimeError) as exc:
-                    raise RuntimeError(
-                        f"stop_on={sig.name} needs the main thread of the process (signal handlers "
-                        f"cannot be installed elsewhere): {exc}"
-                    ) from exc
-                installed.append(sig)
-            await go(ShieldedWrites(sink))
-        finally:
-            for sig in installed:
-                loop.remove_signal_handler(sig)
-    if scope.cancelled_caught:
+            tg.start_soon(watch)
+            try:
+                with run_scope:
+                    await go(ShieldedWrites(sink))
+            except BaseException as exc:
+                failure = exc  # re-raised as is below, not wrapped in the task group's ExceptionGroup
+            finally:
+                tg.cancel_scope.cancel()
+    finally:
+        receiver.__exit__(None, None, None)
+    if failure is not None:
+        raise failure
+    if run_scope.cancelled_caught:
         log.warning("stopped by %s after %s records; rerun to resume", stats.stopped_by, stats.records)
     return stats
 

@@ -99,7 +99,7 @@ async def _check_urls(source: Any, session: aiohttp.ClientSession, say: Say, pro
 
 async def _size_of(session: aiohttp.ClientSession, url: str, headers: Any) -> tuple[int, int | None]:
     """(status, size of the stored body), reading at most one byte of it."""
-    from streamer.engine.download import announced_size
+    from streamer.http.responses import announced_size
 
     async with session.get(url, headers={**headers, "Range": "bytes=0-0", "Accept-Encoding": "identity"}) as response:
         size = announced_size(response)

@@ -22,9 +22,9 @@ from typing import Any
 
 import click
 
-from streamer.cli.execute import execute
-from streamer.cli.options import build_config, build_sink, engine_options, output_options
-from streamer.engine.stats import RunStats
+from streamer.assembly import RunStats
+from streamer.cli.execute import execute, plan_from_options
+from streamer.cli.options import engine_options, output_options
 from streamer.providers.base import Source
 from streamer.simulator.faults import FaultPlan
 from streamer.simulator.server import Simulator
@@ -197,5 +197,5 @@ def command(
                     err=True,
                 )
 
-        execute(source, build_sink(**options), build_config(**options), quiet=quiet, after=report)
+        execute(plan_from_options(options, quiet=quiet), source, quiet=quiet, after=report)
     sys.stdout.flush()

@@ -1,8 +1,15 @@
-"""Run one export from the command line: exit codes, signals, pipes, progress.
+"""Run one export from the command line: build the run, map its outcome to an exit code.
 
-Exit codes: 0 success; 1 the export failed (one line on stderr says why);
-130 interrupted (Ctrl-C); 143 terminated (SIGTERM, after closing every
-connection); 141 stdout closed early (``| head``), silently.
+A command parses its options, builds a :class:`~streamer.assembly.RunPlan`
+with :func:`plan_from_options` (sink, engine config, ``--state``, SIGTERM,
+progress), builds its source, and calls :func:`execute`.  Everything about
+the run itself — resuming, signals, state — is the plan's business.
+
+Exit codes: 0 success; 1 the export failed (one line on stderr says why;
+an unexpected internal error adds "run with -vv for the traceback"); 2 a
+usage error; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM: the current
+batch is finished and every connection closed); 141 stdout closed early
+(``| head``), silently.
 
 The CLI process, unlike the library, tunes the garbage collector: after
 start-up it freezes the objects it has and raises the gen-0 threshold, since
@@ -12,29 +19,24 @@ counting already frees.
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from streamer.engine.config import StreamConfig
-from streamer.engine.runner import run_export
-from streamer.engine.stats import RunStats
-from streamer.errors import StreamerError
-from streamer.http.redact import redact_text
-from streamer.providers.base import Source
-from streamer.records import Checkpoint
-from streamer.sinks.base import Sink
-from streamer.state import JsonFileStateStore, StateStore, tracked_run
+if TYPE_CHECKING:
+    from streamer.assembly import RunPlan, RunStats
+    from streamer.providers.base import Source
 
 log = logging.getLogger("streamer.cli")
 
 EXIT_FAILED = 1
+EXIT_USAGE = 2
 EXIT_BROKEN_PIPE = 141
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
@@ -46,53 +48,95 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
+class BadUsage(click.UsageError):
+    """A bad or conflicting option: one line on stderr, exit 2 (like any click usage error)."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"streamer: error: {self.format_message()}", err=True)
+
+
+def plan_from_options(options: Mapping[str, Any], *, quiet: bool) -> RunPlan:
+    """The run a command's engine and output options describe.
+
+    Resumes from ``--state FILE`` when given, else from the checkpoints a
+    database or ``dir`` sink commits with its data.
+    """
+    from streamer.assembly import RunPlan
+    from streamer.cli.options import build_config, build_sink
+
+    from streamer.sinks.registry import ensure_writable
+
+    check_output_conflicts(options)
+    for option, name in (("output", "-o/--output"), ("dead_letter", "--dead-letter"), ("state", "--state")):
+        if options.get(option) is not None:
+            ensure_writable(options[option], name)  # before anything is requested or downloaded
+    config = build_config(**options)
+    return RunPlan(
+        build_sink(**options),
+        config=config,
+        state=options.get("state"),
+        resume="auto",
+        stop_on=(signal.SIGTERM,),
+        display=None if quiet or not sys.stderr.isatty() else _progress_bar,
+    )
+
+
+def check_output_conflicts(options: Mapping[str, Any]) -> None:
+    """Refuse option pairs of which one would be silently ignored."""
+    ctx = click.get_current_context(silent=True)
+
+    def given(name: str) -> bool:
+        if ctx is None:
+            return False
+        source = ctx.get_parameter_source(name)
+        return source is not None and source is not click.core.ParameterSource.DEFAULT
+
+    if options.get("sink"):
+        if given("output_format"):
+            raise BadUsage(
+                f"--sink and --format both say how records are written: the sink URL decides "
+                f"(use --sink singer:- instead of --format {options.get('output_format')})"
+            )
+        if options.get("output") is not None:
+            raise BadUsage("--sink and -o/--output both say where records go: use one")
+    if options.get("with_metadata"):
+        writes_jsonl = options.get("sink") in (None, "-") or str(options.get("sink")).startswith("jsonl:")
+        if not writes_jsonl or options.get("output_format") == "singer":
+            raise BadUsage("--with-metadata adds a _streamer object to JSONL lines only: drop it, or write JSONL")
+    if options.get("dead_letter") is not None and options.get("bad_lines") != "skip":
+        raise BadUsage("--dead-letter only receives skipped lines: add --bad-lines skip")
+
+
+def _progress_bar(stats: RunStats) -> Any:
+    from streamer.cli.progress import progress_bar
+
+    return progress_bar(stats, enabled=True)
+
+
 def execute(
+    plan: RunPlan,
     source: Source,
-    sink: Sink,
-    config: StreamConfig,
     *,
     quiet: bool = False,
-    checkpoints: Mapping[str, Checkpoint] | None = None,
-    on_checkpoint: Callable[[Checkpoint], Awaitable[None] | None] | None = None,
     after: Callable[[RunStats], None] | None = None,
-    state: StateStore | None = None,
 ) -> RunStats:
-    """Run the export and exit the process with the right code on failure.
+    """Run ``source`` through ``plan``; print the summary and call ``after(stats)`` when it succeeded.
 
-    ``state`` (default: the command's ``--state FILE``, if any) resumes from
-    and records acknowledged progress.
+    A failure propagates to the command group, which turns it into one line
+    and an exit code (:func:`fail`).
     """
     from streamer.cli.check import checking, run_check
 
     if checking():  # `streamer check …`: the same source, checked instead of run
-        run_check(source, config.http)
+        from streamer.assembly import RunStats
+
+        run_check(source, plan.config.http)
         return RunStats()
     tune_gc()
-    stats = RunStats()
-    if state is None:
-        state = _state_option()
-    if state is not None and checkpoints is not None:
-        raise click.UsageError("pass either a state store or checkpoints, not both")
-    if state is None and checkpoints is None and hasattr(sink, "load_checkpoints"):
-        checkpoints = {}  # a sink that commits checkpoints with its data resumes from them
-    try:
-        asyncio.run(_main(source, sink, config, stats, quiet, checkpoints, on_checkpoint, state))
-    except BrokenPipeError:
-        _silence_stdout()
-        sys.exit(EXIT_BROKEN_PIPE)
-    except KeyboardInterrupt:
-        click.echo("streamer: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    except _Terminated:
-        click.echo("streamer: terminated by SIGTERM; connections closed", err=True)
+    stats = plan.run_sync(source)
+    if stats.stopped_by is not None:
+        click.echo(f"streamer: terminated by {stats.stopped_by}; connections closed", err=True)
         sys.exit(EXIT_TERMINATED)
-    except StreamerError as exc:
-        click.echo(f"streamer: error: {redact_text(str(exc))}", err=True)
-        sys.exit(EXIT_FAILED)
-    except Exception as exc:  # unexpected: one redacted line; the traceback (redacted too) at -vv
-        log.debug("unexpected error", exc_info=True)
-        click.echo(f"streamer: error: {redact_text(f'{type(exc).__name__}: {exc}')} (run with -vv for the traceback)", err=True)
-        sys.exit(EXIT_FAILED)
     if not quiet:
         click.echo(f"streamer: {stats.summary()}", err=True)
     if after is not None:
@@ -100,62 +144,45 @@ def execute(
     return stats
 
 
-class _Terminated(Exception):
-    pass
+def fail(exc: BaseException) -> NoReturn:
+    """Exit with one line on stderr (none for a closed stdout) and the documented code."""
+    while isinstance(exc, BaseExceptionGroup):  # a task group's: its first real error speaks for it
+        exc = next((e for e in exc.exceptions if not _is_cancellation(e)), exc.exceptions[0])
+    if isinstance(exc, BrokenPipeError):
+        _silence_stdout()
+        sys.exit(EXIT_BROKEN_PIPE)
+    if isinstance(exc, KeyboardInterrupt):
+        click.echo("streamer: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    from streamer.errors import StreamerError
+
+    if not isinstance(exc, StreamerError) and log.isEnabledFor(logging.DEBUG):
+        # an expected failure says all in its line; an unexpected one offers its traceback at -vv,
+        # above the line, so that the line stays the last thing on the screen
+        log.debug("traceback of the failure below", exc_info=exc)
+    click.echo(f"streamer: {describe_failure(exc)}", err=True)
+    sys.exit(EXIT_FAILED)
 
 
-async def _main(
-    source: Source,
-    sink: Sink,
-    config: StreamConfig,
-    stats: RunStats,
-    quiet: bool,
-    checkpoints: Mapping[str, Checkpoint] | None,
-    on_checkpoint: Callable[[Checkpoint], Awaitable[None] | None] | None,
-    state: StateStore | None = None,
-) -> None:
-    from streamer.cli.progress import progress_bar
+def describe_failure(exc: BaseException) -> str:
+    """One line (redacted) for any exception that ended a command."""
+    from streamer.errors import StreamerError
+    from streamer.http.redact import redact_text
 
-    task = asyncio.current_task()
-    assert task is not None
-    terminated = False
-
-    def on_sigterm() -> None:
-        nonlocal terminated
-        terminated = True
-        task.cancel()
-
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
-    try:
-        async with progress_bar(stats, enabled=not quiet and sys.stderr.isatty()):
-            if state is None:
-                await run_export(
-                    source, sink, config=config, stats=stats, checkpoints=checkpoints, on_checkpoint=on_checkpoint
-                )
-            else:
-                async with tracked_run(state, sink, resume=True, on_checkpoint=on_checkpoint) as hooks:
-                    await run_export(
-                        source,
-                        sink,
-                        config=config,
-                        stats=stats,
-                        checkpoints=hooks.checkpoints,
-                        on_checkpoint=hooks.on_checkpoint,
-                    )
-    except asyncio.CancelledError:
-        if terminated:
-            raise _Terminated() from None
-        raise
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+    if isinstance(exc, StreamerError):
+        text = f"error: {exc}"
+    elif isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        text = f"error: {exc.strerror}{where}"
+    else:
+        text = f"internal error: {type(exc).__name__}: {exc} (run with -vv for the traceback)"
+    return " ".join(line.strip() for line in redact_text(text).splitlines() if line.strip())
 
 
-def _state_option() -> StateStore | None:
-    """The store named by the running command's ``--state`` option (from ``engine_options``)."""
-    ctx = click.get_current_context(silent=True)
-    path = ctx.params.get("state") if ctx is not None else None
-    return JsonFileStateStore(path) if path else None
+def _is_cancellation(exc: BaseException) -> bool:
+    import asyncio  # the only backend the CLI runs on (aiohttp needs it)
+
+    return isinstance(exc, asyncio.CancelledError)
 
 
 def _silence_stdout() -> None:
@@ -165,5 +192,3 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except OSError:
         pass
-
-

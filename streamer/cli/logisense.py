@@ -7,8 +7,8 @@ from typing import Any
 import click
 import orjson
 
-from streamer.cli.execute import execute
-from streamer.cli.options import RenamedOptionsCommand, build_config, build_sink, engine_options, output_options
+from streamer.cli.execute import execute, plan_from_options
+from streamer.cli.options import RenamedOptionsCommand, engine_options, output_options
 from streamer.incremental.cli import refuse_incremental
 from streamer.errors import ConfigError
 from streamer.http.retry import RetryPolicy
@@ -126,7 +126,8 @@ def command(
                 err=True,
             )
 
-    config = build_config(**options)
+    plan = plan_from_options(options, quiet=quiet)
+    config = plan.config
     try:
         source = LogisenseSource(
             base_url=base_url,
@@ -151,4 +152,4 @@ def command(
         )
     except (ConfigError, ValueError) as exc:
         raise click.UsageError(str(exc)) from exc
-    execute(source, build_sink(**options), config, quiet=quiet)
+    execute(plan, source, quiet=quiet)

@@ -3,24 +3,42 @@
 Every option can also come from an environment variable
 ``STREAMER_<COMMAND>_<OPTION>`` (click's ``auto_envvar_prefix``); vendor
 credentials also read the vendor's own variables (``MEWS_ACCESS_TOKEN``, …).
+
+Sub-commands are imported when they run (:class:`~streamer.cli.lazy.LazyGroup`):
+``streamer --help`` loads neither aiohttp nor a provider, sink or the simulator.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 import click
 
 from streamer._version import __version__
 from streamer.cli.config import load_config
+from streamer.cli.lazy import LazyGroup
 from streamer.logs import configure_logging
 
-COMMAND_MODULES = ("urls", "simulate", "demo", "mews", "logisense", "rebilly", "check")
-"""Modules of :mod:`streamer.cli` that each define a click ``command``."""
+COMMANDS = {
+    "urls": "Stream every record of URLS, one JSON object per line (each line as read).",
+    "simulate": "Run the export simulator in the foreground; print its base URL on stdout.",
+    "demo": "Stream simulated exports to stdout (try: streamer demo | wc -l).",
+    "mews": "Export Mews entities and stream every record to stdout, one JSON object per line.",
+    "logisense": "Stream LogiSense DataExport CSV files, one JSON object per row.",
+    "rebilly": "Request a Rebilly data export, wait for it, and stream every record as one JSON object per line.",
+    "check": "Verify credentials and list what would be exported; download and create nothing.",
+}
+"""Sub-command (a module of :mod:`streamer.cli` defining ``command``) → its short help,
+shown by ``streamer --help`` without importing it (a test keeps the two in step)."""
+
+COMMAND_MODULES = tuple(COMMANDS)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "STREAMER"})
+@click.group(
+    cls=LazyGroup,
+    lazy_commands=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "STREAMER"},
+)
 @click.version_option(__version__, prog_name="streamer")
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr; no progress bar.")
@@ -61,18 +79,16 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, log_format: str) -> None:
     environment, --config file, built-in default.
 
     \b
-    Exit codes: 0 done; 1 the export failed (the reason is on stderr);
-    130 interrupted (Ctrl-C); 141 stdout closed early (| head);
-    143 terminated by SIGTERM (after closing every connection).
+    Exit codes: 0 done; 1 the export failed (one line on stderr says why;
+    an unexpected internal error adds "run with -vv for the traceback");
+    2 usage error (a bad or conflicting option); 130 interrupted (Ctrl-C);
+    141 stdout closed early (| head); 143 terminated by SIGTERM (after the
+    current batch, with every connection closed).
     """
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     configure_logging(level, log_format)
     ctx.ensure_object(dict)
     ctx.obj["quiet"] = quiet
-
-
-for _name in COMMAND_MODULES:
-    cli.add_command(importlib.import_module(f"streamer.cli.{_name}").command)
 
 
 def main() -> None:

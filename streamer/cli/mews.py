@@ -7,15 +7,8 @@ from typing import Any
 
 import click
 
-from streamer.cli.execute import execute
-from streamer.cli.options import (
-    RenamedOptionsCommand,
-    build_config,
-    build_sink,
-    build_state,
-    engine_options,
-    output_options,
-)
+from streamer.cli.execute import execute, plan_from_options
+from streamer.cli.options import RenamedOptionsCommand, engine_options, output_options
 from streamer.errors import ConfigError
 from streamer.incremental.cli import build_incremental, incremental_options
 from streamer.providers.mews import ENTITY_TYPES, MewsSource, PollPolicy
@@ -125,21 +118,19 @@ def command(
     if missing:
         raise click.UsageError(f"missing {', '.join(missing)}")
 
+    plan = plan_from_options(options, quiet=quiet)
     # --state: exports created by an interrupted run are reused, not created again
-    state = build_state(**options)
-    if state is not None:
-        export_ids = {**state.known_exports("mews"), **export_ids}
+    export_ids = {**plan.exports.known("mews"), **export_ids}
 
     def announce(entity: str, export_id: str) -> None:
-        if state is not None:
-            state.remember_export("mews", entity, export_id)
+        plan.exports.remember("mews", entity, export_id)
         if not quiet:
             click.echo(
                 f"streamer: created Mews {entity} export {export_id} (reuse: --export-id {entity}={export_id})",
                 err=True,
             )
 
-    config = build_config(**options)
+    config = plan.config
     try:
         source = MewsSource(
             platform_url=platform_url or "",
@@ -159,7 +150,7 @@ def command(
                 max_interval=max(max_poll_interval, poll_interval),
                 deadline=deadline,
                 recreate_failed=recreate_failed,
-                reuse_known=reuse_exports or state is not None,
+                reuse_known=reuse_exports or plan.exports.persistent,
             ),
             url_ttl=url_ttl,
             retry=config.retry,
@@ -168,9 +159,7 @@ def command(
         )
     except (ConfigError, ValueError) as exc:
         raise click.UsageError(str(exc)) from exc
-    if source.bookmarks is not None:
-        source.bookmarks.attach_state(state)
-    execute(source, build_sink(**options), config, quiet=quiet, state=state)
+    execute(plan, source, quiet=quiet)
 
 
 def _day(value: datetime | None) -> date | None:

@@ -15,13 +15,12 @@ from typing import Any
 
 import click
 
-from streamer.engine.config import StreamConfig
+from streamer.assembly import StreamConfig
 from streamer.http.retry import RetryPolicy
 from streamer.http.session import HTTPConfig
 from streamer.sinks.base import Sink
 from streamer.sinks.jsonl import JsonlSink
 from streamer.sinks.singer import SingerSink
-from streamer.state import JsonFileStateStore, StateStore
 
 F = Callable[..., Any]
 
@@ -163,24 +162,13 @@ def build_config(
         raise click.BadParameter(str(exc)) from exc
 
 
-def build_state(*, state: Path | None = None, **_: Any) -> StateStore | None:
-    """The ``--state`` store (pass it to ``execute(state=...)`` and its ``exports`` to providers)."""
-    return None if state is None else JsonFileStateStore(state)
-
-
 def build_sink(
     *, output_format: str, output: Path | None, with_metadata: bool, sink: str | None = None, **_: Any
 ) -> Sink:
     if sink:
-        from streamer.errors import ConfigError
         from streamer.sinks.registry import sink_from_url
 
-        if output is not None:
-            raise click.UsageError("--sink and -o/--output both say where records go: use one")
-        try:
-            return sink_from_url(sink, with_metadata=with_metadata)
-        except ConfigError as exc:
-            raise click.BadParameter(str(exc), param_hint="--sink") from exc
+        return sink_from_url(sink, with_metadata=with_metadata)  # a ConfigError: one line, exit 1
     if output_format == "singer":
         if output is not None:
             return SingerSink(open(output, "ab"))  # noqa: SIM115 - closed at exit

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from typing import Any
 
+import anyio
 import click
 import orjson
 
-from streamer.cli.execute import execute
-from streamer.cli.options import (
-    RenamedOptionsCommand,
-    build_config,
-    build_sink,
-    build_state,
-    engine_options,
-    output_options,
-)
-from streamer.errors import ConfigError, StreamerError
-from streamer.http.redact import redact_text
+from streamer.cli.execute import execute, plan_from_options
+from streamer.cli.options import RenamedOptionsCommand, engine_options, output_options
+from streamer.errors import ConfigError
 from streamer.http.retry import RetryPolicy
 from streamer.http.session import open_session
 from streamer.incremental.cli import build_incremental, incremental_options
@@ -126,7 +118,8 @@ def command(
         raise click.UsageError("missing --api-key (or $REBILLY_API_KEY), or --jwt (or $REBILLY_JWT)")
     if bool(date_start) != bool(date_end):
         raise click.UsageError("--date-start and --date-end go together (Rebilly requires both)")
-    config = build_config(**options)
+    plan = plan_from_options(options, quiet=quiet)
+    config = plan.config
     request = ExportRequest(
         resource=resource,
         format=export_format,
@@ -140,19 +133,18 @@ def command(
         email_notification=emails,
     )
     # --state: an export created by an interrupted run (same request) is streamed, not requested again
-    state = build_state(**options)
     remember = None
     changes = build_incremental(incremental=incremental, overlap=overlap, since=since)
-    if state is not None and not export_ids and not all_exports and not list_exports and changes is None:
+    if plan.exports.persistent and not export_ids and not all_exports and not list_exports and changes is None:
         key = request.fingerprint()
-        known = state.known_exports("rebilly").get(key)
+        known = plan.exports.known("rebilly").get(key)
         if known:
             export_ids = (known,)
             if not quiet:
                 click.echo(f"streamer: resuming Rebilly export {known} saved in the state file", err=True)
 
         def remember(export: dict[str, Any]) -> None:
-            state.remember_export("rebilly", key, str(export["id"]))
+            plan.exports.remember("rebilly", key, str(export["id"]))
 
     try:
         source = RebillySource(
@@ -176,8 +168,6 @@ def command(
         )
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
-    if source.bookmarks is not None:
-        source.bookmarks.attach_state(state)
     if list_exports:
         _print_listing(source, list_filter, config)
         return
@@ -191,7 +181,7 @@ def command(
                     err=True,
                 )
 
-    execute(source, build_sink(**options), config, quiet=quiet, after=announce, state=state)
+    execute(plan, source, quiet=quiet, after=announce)
 
 
 def _print_listing(source: RebillySource, list_filter: str | None, config: Any) -> None:
@@ -200,8 +190,4 @@ def _print_listing(source: RebillySource, list_filter: str | None, config: Any) 
             async for export in source.api(session).list_exports(filter=list_filter, limit=source.page_size):
                 sys.stdout.buffer.write(orjson.dumps(export) + b"\n")
 
-    try:
-        asyncio.run(main())
-    except StreamerError as exc:
-        click.echo(f"streamer: error: {redact_text(str(exc))}", err=True)
-        sys.exit(1)
+    anyio.run(main, backend="asyncio")  # failures: one line and exit 1, from the command group

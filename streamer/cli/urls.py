@@ -1,14 +1,18 @@
-"""``streamer urls URL...``: stream plain JSONL/CSV URLs to stdout."""
+"""``streamer urls URL...``: stream plain JSONL/CSV/JSON URLs (or local files) to stdout."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from streamer.cli.execute import execute
-from streamer.cli.options import RenamedOptionsCommand, build_config, build_sink, engine_options, output_options
-from streamer.providers.urls import UrlSource
+from streamer.cli.execute import BadUsage, execute, plan_from_options
+from streamer.cli.options import RenamedOptionsCommand, engine_options, output_options
+
+if TYPE_CHECKING:
+    from streamer.records import Compression
+
+SCHEMES = ("http", "https", "file")
 
 
 @click.command("urls", cls=RenamedOptionsCommand, renamed={"--entity-type": "--entity"})
@@ -32,7 +36,12 @@ from streamer.providers.urls import UrlSource
 @output_options
 @click.pass_context
 def command(
-    ctx: click.Context, urls: tuple[str, ...], input_format: str, compression: str, entity_type: str | None, **options: Any
+    ctx: click.Context,
+    urls: tuple[str, ...],
+    input_format: str,
+    compression: Compression,  # a click.Choice of exactly these
+    entity_type: str | None,
+    **options: Any,
 ) -> None:
     """Stream every record of URLS, one JSON object per line (each line as read).
 
@@ -42,5 +51,26 @@ def command(
       streamer urls --bad-lines skip --dead-letter bad.jsonl URL | jq -c 'select(.State == "Closed")'
       streamer urls --ordered --concurrency 8 URL1 URL2 URL3 > all.jsonl
     """
-    source = UrlSource(urls, format=input_format, compression=compression, entity_type=entity_type)  # type: ignore[arg-type]
-    execute(source, build_sink(**options), build_config(**options), quiet=ctx.obj["quiet"])
+    from streamer.providers.urls import UrlSource
+
+    for url in urls:
+        _check_url(url)
+    plan = plan_from_options(options, quiet=ctx.obj["quiet"])
+    source = UrlSource(urls, format=input_format, compression=compression, entity_type=entity_type)
+    execute(plan, source, quiet=ctx.obj["quiet"])
+
+
+def _check_url(url: str) -> None:
+    """An address the source can fetch (http, https, a file), or a one-line usage error naming it."""
+    from pathlib import Path
+    from urllib.parse import urlsplit
+
+    from streamer.http.redact import redact_url
+
+    if "://" not in url:  # a local path, as UrlSource reads it
+        if not Path(url).expanduser().is_file():
+            raise BadUsage(f"{redact_url(url)} has no scheme and is not a file (try https://{redact_url(url)})")
+        return
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in SCHEMES:
+        raise BadUsage(f"URL {redact_url(url)} has scheme {scheme!r}: only http, https and file are read")

@@ -1,6 +1,6 @@
 """Bytes in, records out: line framing, gzip and per-format decoders."""
 
-from streamer.decoding.base import Decoder, make_decoder
+from streamer.decoding.base import BUILTIN_FORMATS, Decoder, known_formats, make_decoder, register_decoder
 from streamer.decoding.lines import LineSplitter
 
-__all__ = ["Decoder", "LineSplitter", "make_decoder"]
+__all__ = ["BUILTIN_FORMATS", "Decoder", "LineSplitter", "known_formats", "make_decoder", "register_decoder"]

@@ -34,16 +34,47 @@ class Decoder(Protocol):
 DecoderFactory = Callable[..., Decoder]
 """``factory(part, *, bad_lines, max_line_bytes, offset, line, state, options)``."""
 
-_FACTORIES: dict[str, DecoderFactory] = {}
+BUILTIN_FORMATS: Mapping[str, str] = {
+    "jsonl": "streamer.decoding.jsonl:JsonlDecoder",
+    "csv": "streamer.decoding.csv:CsvDecoder",
+    "json": "streamer.decoding.json_array:JsonArrayDecoder",
+    "json-api": "streamer.decoding.json_array:json_api_decoder",
+    "zip": "streamer.decoding.zip_parts:ZipPartsDecoder",
+}
+"""The one list of built-in formats: name → ``module:factory``, imported on
+first use (csv and json cost nothing until a part needs them)."""
+
+_REGISTERED: dict[str, DecoderFactory] = {}
 
 
-def register_decoder(fmt: str, factory: DecoderFactory) -> None:
-    """Make a format available to :func:`make_decoder` (providers add their own)."""
-    _FACTORIES[fmt] = factory
+def register_decoder(fmt: Format, factory: DecoderFactory) -> None:
+    """Make a format available to :func:`make_decoder` (a provider adds its own; a built-in can be replaced)."""
+    _REGISTERED[fmt] = factory
+
+
+def known_formats() -> tuple[Format, ...]:
+    """Every format :func:`make_decoder` accepts."""
+    return tuple(sorted(BUILTIN_FORMATS.keys() | _REGISTERED.keys()))
+
+
+def decoder_factory(fmt: Format) -> DecoderFactory:
+    """The factory of ``fmt``; a ``ValueError`` naming the known formats for any other name."""
+    factory = _REGISTERED.get(fmt)
+    if factory is not None:
+        return factory
+    home = BUILTIN_FORMATS.get(fmt)
+    if home is None:
+        raise ValueError(f"no decoder for format {fmt!r} (known: {', '.join(known_formats())})")
+    import importlib
+
+    module, _, name = home.partition(":")
+    factory = getattr(importlib.import_module(module), name)
+    _REGISTERED[fmt] = factory
+    return factory
 
 
 def make_decoder(
-    fmt: Format | str,
+    fmt: Format,
     part: PartInfo,
     *,
     bad_lines: BadLines,
@@ -53,14 +84,7 @@ def make_decoder(
     state: Mapping[str, Any] | None = None,
     options: Mapping[str, Any] | None = None,
 ) -> Decoder:
-    if fmt not in _FACTORIES:
-        _load_builtin(fmt)
-    try:
-        factory = _FACTORIES[fmt]
-    except KeyError:
-        known = ", ".join(sorted(_FACTORIES))
-        raise ValueError(f"no decoder for format {fmt!r} (known: {known})") from None
-    return factory(
+    return decoder_factory(fmt)(
         part,
         bad_lines=bad_lines,
         max_line_bytes=max_line_bytes,
@@ -69,15 +93,3 @@ def make_decoder(
         state=state,
         options=options or {},
     )
-
-
-def _load_builtin(fmt: str) -> None:
-    """Import the module of a built-in format lazily (csv and json cost nothing until used)."""
-    import importlib
-
-    module = {"jsonl": "jsonl", "csv": "csv", "json": "json_array", "json-api": "json_array", "zip": "zip_parts"}.get(fmt)
-    if module:
-        try:
-            importlib.import_module(f"streamer.decoding.{module}")
-        except ModuleNotFoundError:
-            pass

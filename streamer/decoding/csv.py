@@ -31,7 +31,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from streamer.decoding.badlines import BadLines
-from streamer.decoding.base import register_decoder
 from streamer.decoding.lines import LineSplitter
 from streamer.errors import ConfigError, DecodeError, LineTooLongError, RowCountMismatchError
 from streamer.records import PartInfo, Record
@@ -347,6 +346,3 @@ def parse_whole(data: bytes, *, delimiter: str = ",", encoding: str = "utf-8") -
     if text.startswith("\ufeff"):
         text = text[1:]
     return [row for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter) if row]
-
-
-register_decoder("csv", CsvDecoder)

@@ -49,7 +49,6 @@ from typing import Any
 import orjson
 
 from streamer.decoding.badlines import BadLines
-from streamer.decoding.base import register_decoder
 from streamer.errors import DecodeError, LineTooLongError, json_type
 from streamer.records import PartInfo, Record
 
@@ -680,12 +679,8 @@ def _proved_end(
             cand = end
 
 
-def _json_api(part: PartInfo, **kwargs: Any) -> JsonArrayDecoder:
+def json_api_decoder(part: PartInfo, **kwargs: Any) -> JsonArrayDecoder:
     """JSON:API documents: the records are the resource objects of ``data``."""
     options = dict(kwargs.pop("options", None) or {})
     options.setdefault("member", "data")
     return JsonArrayDecoder(part, options=options, **kwargs)
-
-
-register_decoder("json", JsonArrayDecoder)
-register_decoder("json-api", _json_api)

@@ -21,7 +21,6 @@ import msgspec
 import orjson
 
 from streamer.decoding.badlines import BadLines
-from streamer.decoding.base import register_decoder
 from streamer.decoding.lines import LineSplitter
 from streamer.errors import DecodeError, json_type
 from streamer.records import PartInfo, Record
@@ -131,6 +130,3 @@ def _kind(raw: bytes) -> str:
         return json_type(orjson.loads(raw))
     except orjson.JSONDecodeError:
         return "number"  # valid JSON orjson refuses, and not an object: 1e400
-
-
-register_decoder("jsonl", JsonlDecoder)

@@ -43,7 +43,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from streamer.decoding.badlines import BadLines
-from streamer.decoding.base import Decoder, make_decoder, register_decoder
+from streamer.decoding.base import Decoder, make_decoder
 from streamer.errors import ConfigError, DecodeError
 from streamer.records import PartInfo, Record
 
@@ -437,6 +437,3 @@ def _extra_fields(extra: bytes) -> list[tuple[int, bytes]]:
         fields.append((field_id, extra[pos + 4 : pos + 4 + size]))
         pos += 4 + size
     return fields
-
-
-register_decoder("zip", ZipPartsDecoder)

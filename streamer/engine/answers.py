@@ -50,11 +50,18 @@ def local_path(url: str) -> Path | None:
 async def http_answer(
     session: aiohttp.ClientSession, url: str, headers: Mapping[str, str], label: str
 ) -> AsyncIterator[Answer]:
-    """GET ``url``; an unsuccessful status becomes its exception (a 416 to a Range is an answer)."""
-    async with session.get(url, headers=headers) as response:
-        if not (response.status == 416 and "Range" in headers):
-            await raise_for_response(response, what=label, signed_url=True)
-        yield Answer(response.status, response.headers, response.content.iter_any(), redact_url(str(response.url)))
+    """GET ``url``; an unsuccessful status becomes its exception (a 416 to a Range is an answer).
+
+    A redirect loop is the server's answer too, and final: retrying it only loops again.
+    """
+    try:
+        async with session.get(url, headers=headers) as response:
+            if not (response.status == 416 and "Range" in headers):
+                await raise_for_response(response, what=label, signed_url=True)
+            yield Answer(response.status, response.headers, response.content.iter_any(), redact_url(str(response.url)))
+    except aiohttp.TooManyRedirects as exc:
+        last = redact_url(str(exc.request_info.real_url))
+        raise PartError(label, f"too many redirects ({len(exc.history)}; the last to {last})") from None
 
 
 @contextlib.asynccontextmanager

@@ -310,12 +310,3 @@ def _short(exc: BaseException) -> str:
     if isinstance(exc, HTTPError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def announced_size(response: aiohttp.ClientResponse) -> int | None:
-    """The whole stored body's size a response announces (Content-Range total or Content-Length)."""
-    if response.status == 206:
-        total = response.headers.get("Content-Range", "").rpartition("/")[2].strip()
-        return int(total) if total.isdigit() else None
-    length = response.headers.get("Content-Length", "")
-    return int(length) if response.status == 200 and length.isdigit() else None

@@ -33,7 +33,7 @@ from streamer.http.session import open_session
 from streamer.incremental.bookmarks import IncrementalSource
 from streamer.providers.base import Source
 from streamer.records import Batch, Checkpoint, Part
-from streamer.sinks.base import Sink
+from streamer.sinks.base import Sink, as_transactional
 
 log = logging.getLogger("streamer.engine")
 
@@ -63,10 +63,11 @@ async def run_export(
     finished parts are skipped.  ``on_checkpoint`` is called after each batch
     the sink accepted, with the position it reached.
 
-    When resuming (``checkpoints`` is not ``None``, even if empty) and the
-    sink has ``async load_checkpoints() -> dict[str, Checkpoint]`` — a sink
-    that commits checkpoints in the same transaction as its data — the
-    sink's checkpoints replace ``checkpoints``: they are exactly what it holds.
+    When resuming (``checkpoints`` is not ``None``, even if empty) into a
+    sink that declares ``capabilities.commits_checkpoints`` (a
+    :class:`~streamer.sinks.base.TransactionalSink`), the checkpoints it
+    committed with its data replace ``checkpoints``: they are exactly what it
+    holds.  Whether to resume at all is decided by :mod:`streamer.assembly`.
     """
     config = config or StreamConfig()
     stats = stats or RunStats()
@@ -290,9 +291,9 @@ def _report(on_progress: ProgressHook, stats: RunStats) -> None:
 
 
 async def _committed_checkpoints(sink: Sink) -> Mapping[str, Checkpoint] | None:
-    """The checkpoints a transactional sink stored with its data, if it offers them."""
-    load = getattr(sink, "load_checkpoints", None)
-    return None if load is None else await load()
+    """The checkpoints a transactional sink stored with its data (``None`` for other sinks)."""
+    transactional = as_transactional(sink)
+    return None if transactional is None else await transactional.load_checkpoints()
 
 
 def _first_error(exc: BaseException) -> BaseException:

@@ -8,6 +8,7 @@ plane and every provider agree.
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -69,6 +70,9 @@ def retry_after_of(headers: Mapping[str, str], *, now: float | None = None) -> f
     return None
 
 
+_HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
 def error_message_of(body: bytes) -> tuple[str | None, object]:
     """The vendor's human message and details from a JSON or XML error body."""
     try:
@@ -78,6 +82,9 @@ def error_message_of(body: bytes) -> tuple[str | None, object]:
         if text.startswith("<") and "<Message>" in text:  # S3-style XML error
             message = text.split("<Message>", 1)[1].split("</Message>", 1)[0]
             return message, None
+        if text[:512].lower().lstrip().startswith(("<!doctype html", "<html")) or "<body" in text[:2048].lower():
+            title = _HTML_TITLE.search(text)  # an error page: its title, never the page
+            return (" ".join(title.group(1).split())[:200] if title else "an HTML page"), None
         return (text[:300] or None), None
     if isinstance(doc, dict):
         for key in ("Message", "message", "detail", "title", "error", "error_description"):
@@ -122,3 +129,12 @@ def _maybe_json(body: bytes) -> object:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
         return None
+
+
+def announced_size(response: aiohttp.ClientResponse) -> int | None:
+    """The whole stored body's size a response announces (Content-Range total or Content-Length)."""
+    if response.status == 206:
+        total = response.headers.get("Content-Range", "").rpartition("/")[2].strip()
+        return int(total) if total.isdigit() else None
+    length = response.headers.get("Content-Length", "")
+    return int(length) if response.status == 200 and length.isdigit() else None

@@ -34,10 +34,13 @@ from streamer.sinks.rows import (
     find_refused,
     table_name,
 )
+from streamer.sinks.base import TRANSACTIONAL
 
 
 class EmbeddedSqlSink(abc.ABC):
     """Base of :class:`~streamer.sinks.sqlite.SqliteSink` and :class:`~streamer.sinks.duckdb.DuckDBSink`."""
+
+    capabilities = TRANSACTIONAL  # checkpoints are committed with the rows: see load_checkpoints
 
     def __init__(self, path: str | Path, *, table_prefix: str = "") -> None:
         self.path = Path(path)

@@ -18,6 +18,7 @@ an absolute path takes a fourth slash (``sqlite:////var/data/out.db``);
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -54,10 +55,42 @@ def _flag(params: dict[str, str], name: str, url: str) -> bool:
     raise ConfigError(f"sink {url}: {name}={value!r} should be 1 or 0")
 
 
-def _path(path: str, url: str) -> str:
+def _path(path: str, url: str, *, creates_parents: bool = False, database: bool = False) -> str:
     if not path:
         raise ConfigError(f"sink {url} names no path")
+    ensure_writable(path, f"sink {describe(url)}", creates_parents=creates_parents or database, with_directory=database)
     return path
+
+
+def ensure_writable(
+    path: str | os.PathLike[str], what: str, *, creates_parents: bool = False, with_directory: bool = False
+) -> None:
+    """Refuse, before anything is downloaded, a path this process could not write.
+
+    The path itself when it exists, else its directory — or, when the writer
+    ``creates_parents``, the nearest directory that exists; ``with_directory``:
+    its directory too (a database keeps its journal there).  ``what`` names
+    the option in the one-line error.
+    """
+    target = Path(path)
+    if not creates_parents and not target.parent.is_dir():
+        raise ConfigError(f"{what}: cannot create {target}: directory {target.parent} does not exist")
+    if with_directory and target.exists() and not os.access(target.parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what}: directory {target.parent} is not writable (the database keeps its journal there)")
+    probe = target
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if probe == target:
+        ok = os.access(target, os.W_OK | (os.X_OK if target.is_dir() else 0))
+        problem = f"{target} is not writable"
+    elif probe.is_dir():
+        ok = os.access(probe, os.W_OK | os.X_OK)
+        problem = f"cannot create {target}: directory {probe} is not writable"
+    else:
+        ok = False
+        problem = f"cannot create {target}: {probe} is not a directory"
+    if not ok:
+        raise ConfigError(f"{what}: {problem}")
 
 
 def _no_more(params: dict[str, str], url: str, scheme: str) -> None:
@@ -70,7 +103,9 @@ def _jsonl(path: str, params: dict[str, str], url: str, with_metadata: bool) -> 
 
     metadata = _flag(params, "metadata", url) or with_metadata
     _no_more(params, url, "jsonl")
-    return JsonlSink(None if path in ("", "-") else Path(path), with_metadata=metadata)
+    if path in ("", "-"):
+        return JsonlSink(None, with_metadata=metadata)
+    return JsonlSink(Path(_path(path, url)), with_metadata=metadata)
 
 
 def _singer(path: str, params: dict[str, str], url: str, with_metadata: bool) -> Sink:
@@ -79,7 +114,7 @@ def _singer(path: str, params: dict[str, str], url: str, with_metadata: bool) ->
     _no_more(params, url, "singer")
     if path in ("", "-"):
         return SingerSink()
-    return SingerSink(open(path, "ab"))  # noqa: SIM115 - the sink owns it until exit
+    return SingerSink(open(_path(path, url), "ab"))  # noqa: SIM115 - the sink owns it until exit
 
 
 def _dir(path: str, params: dict[str, str], url: str, with_metadata: bool) -> Sink:
@@ -93,7 +128,7 @@ def _dir(path: str, params: dict[str, str], url: str, with_metadata: bool) -> Si
     except ValueError:
         raise ConfigError(f"sink {url}: rotate_mb={rotate!r} is not a number") from None
     _no_more(params, url, "dir")
-    return DirSink(_path(path, url), gzip=gzipped, rotate_bytes=rotate_bytes, fsync=fsync)
+    return DirSink(_path(path, url, creates_parents=True), gzip=gzipped, rotate_bytes=rotate_bytes, fsync=fsync)
 
 
 def _sqlite(path: str, params: dict[str, str], url: str, with_metadata: bool) -> Sink:
@@ -102,7 +137,7 @@ def _sqlite(path: str, params: dict[str, str], url: str, with_metadata: bool) ->
     prefix = params.pop("table_prefix", "")
     synchronous = params.pop("synchronous", "NORMAL")
     _no_more(params, url, "sqlite")
-    return SqliteSink(_path(path, url), table_prefix=prefix, synchronous=synchronous)
+    return SqliteSink(_path(path, url, database=True), table_prefix=prefix, synchronous=synchronous)
 
 
 def _duckdb(path: str, params: dict[str, str], url: str, with_metadata: bool) -> Sink:
@@ -110,7 +145,7 @@ def _duckdb(path: str, params: dict[str, str], url: str, with_metadata: bool) ->
 
     prefix = params.pop("table_prefix", "")
     _no_more(params, url, "duckdb")
-    return DuckDBSink(_path(path, url), table_prefix=prefix)
+    return DuckDBSink(_path(path, url, database=True), table_prefix=prefix)
 
 
 def _postgres(path: str, params: dict[str, str], url: str, with_metadata: bool) -> Sink:
@@ -143,6 +178,13 @@ def sink_from_url(url: str, *, with_metadata: bool = False) -> Sink:
         raise ConfigError(f"sink {scheme}: {exc}") from exc
 
 
+def resolve_sink(sink: Sink | str, *, with_metadata: bool = False) -> Sink:
+    """``sink`` itself, or the sink its URL names: every API that takes a sink takes a URL too."""
+    if isinstance(sink, str):
+        return sink_from_url(sink, with_metadata=with_metadata)
+    return sink
+
+
 def describe(url: str) -> str:
     """The URL without its password, for logs."""
     from streamer.http.redact import redact_text
@@ -155,4 +197,4 @@ def describe(url: str) -> str:
     return redact_text(url)
 
 
-__all__ = ["SINK_SCHEMES", "describe", "sink_from_url"]
+__all__ = ["SINK_SCHEMES", "describe", "ensure_writable", "resolve_sink", "sink_from_url"]

@@ -348,7 +348,7 @@ class RebillySource:
                 name=str(export.get("name") or f"export {export_id}"),
             ),
             url=url,
-            format="zip",  # type: ignore[arg-type]  (a ZIP of parts, or the bare file: sniffed)
+            format="zip",  # a ZIP of parts, or the bare file: sniffed
             compression="none",
             refresh=None if headers else refresh,
             headers=headers,
