@@ -1,8 +1,9 @@
 """Scale-out on Dask: a LocalCluster of two worker *processes*, the simulator in this process.
 
-Every record exactly once in PostgreSQL and in ``dir`` across a worker
-process killed (SIGKILL) mid-part and across a coordinator stopped and
-rerun; progress and the summary folded into one RunStats at the coordinator.
+Every record exactly once in ``dir`` across a worker process killed
+(SIGKILL) mid-part — resumed at its checkpoint, not restarted — and across
+a coordinator stopped and rerun; progress and the summary folded into one
+RunStats at the coordinator.  PostgreSQL under a kill: tests/test_dask_cli.py.
 """
 
 from __future__ import annotations
@@ -23,10 +24,9 @@ pytest.importorskip("distributed")
 import streamer
 from streamer.distributed import MANIFEST_NAME, PartResult, connect, run_on_cluster
 from streamer.simulator import Simulator
-from tests.support.pg_fixture import postgres_dsn  # noqa: F401  (fixture)
-from tests.support.sinks import dir_records, duplicates, postgres_rows
+from tests.support.sinks import dir_records, duplicates
 
-RECORDS, PARTS = 8000, 4
+RECORDS, PARTS = 6000, 4
 THROTTLE = 1.2e6  # bytes/s per file: each part takes ~1.5 s, long enough to kill a worker inside it
 
 
@@ -64,19 +64,6 @@ async def _run_killing_a_worker(sim: Simulator, client: Any, sink_url: str) -> t
         os.kill(victim, signal.SIGKILL)
     assert progress and progress[-1] == stats.records  # live progress reached the coordinator
     return stats, results, export
-
-
-async def test_postgres_exactly_once_after_a_worker_is_killed_mid_part(
-    sim: Simulator, client: Any, postgres_dsn: str  # noqa: F811
-) -> None:
-    url = f"{postgres_dsn}?schema=dask_kill"
-    stats, results, export = await _run_killing_a_worker(sim, client, url)
-    rows = (await postgres_rows(postgres_dsn, "dask_kill"))["order_item"]
-    ids = [r[0] for r in rows]
-    assert duplicates(ids) == [] and sorted(ids) == sorted(export.ids())
-    assert len(stats.parts) == PARTS and all(p.done for p in stats.parts.values())
-    assert any(r.resumed_from_line > 0 for r in results), "the killed part restarted from scratch"
-    assert stats.records >= RECORDS - 1000  # the dead attempt counts up to its last event
 
 
 async def test_dir_exactly_once_after_a_worker_is_killed_mid_part(sim: Simulator, client: Any, tmp_path: Path) -> None:

@@ -62,6 +62,10 @@ def execute(
     ``state`` (default: the command's ``--state FILE``, if any) resumes from
     and records acknowledged progress.
     """
+    from streamer.cli.dask_options import cluster_requested, execute_on_cluster
+
+    if cluster_requested():  # --workers / --scheduler: the parts run on a Dask cluster
+        return execute_on_cluster(source, config, quiet=quiet, after=after)
     tune_gc()
     stats = RunStats()
     if state is None:

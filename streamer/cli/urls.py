@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from streamer.cli.dask_options import dask_options
 from streamer.cli.execute import execute
 from streamer.cli.options import build_config, build_sink, engine_options, output_options
 from streamer.providers.urls import UrlSource
@@ -30,6 +31,7 @@ from streamer.providers.urls import UrlSource
 @click.option("--entity-type", help="Entity type to label the records with (Singer stream name).")
 @engine_options
 @output_options
+@dask_options
 @click.pass_context
 def command(
     ctx: click.Context, urls: tuple[str, ...], input_format: str, compression: str, entity_type: str | None, **options: Any

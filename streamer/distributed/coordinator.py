@@ -249,6 +249,8 @@ class _Board:
             self._sum()
 
     def finish(self, result: PartResult) -> None:
+        if result.resumed_from_line and not result.already_done:
+            log.info("%s: resumed after line %d on %s", result.key, result.resumed_from_line, result.worker)
         with self._lock:
             self._final.add(result.attempt)
             self._attempts.setdefault(result.key, {})[result.attempt] = {
