@@ -20,9 +20,11 @@ from streamer.distributed.cluster import connect
 from streamer.distributed.coordinator import run_on_cluster
 from streamer.distributed.sources import PART_CODECS, PartCodec
 from streamer.distributed.specs import ClusterPartError, PartResult, PartSpec
-from streamer.distributed.targets import MANIFEST_NAME, target_for
+from streamer.distributed.targets import CLUSTER_TARGETS, MANIFEST_NAME, ClusterTarget, target_for
 
 __all__ = [
+    "CLUSTER_TARGETS",
+    "ClusterTarget",
     "MANIFEST_NAME",
     "PART_CODECS",
     "ClusterPartError",

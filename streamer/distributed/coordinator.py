@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import aiohttp
@@ -37,6 +37,7 @@ from streamer.distributed.targets import target_for, url_password
 from streamer.distributed.worker import progress_topic, stream_part
 from streamer.engine.config import StreamConfig
 from streamer.engine.runner import ProgressHook
+from streamer.engine.runner import _first_error as first_error
 from streamer.engine.stats import RunStats
 from streamer.errors import ConfigError, StreamerError
 from streamer.http.session import open_session
@@ -97,26 +98,27 @@ async def run_on_cluster(
         async with contextlib.AsyncExitStack() as stack:
             if session is None:
                 session = await stack.enter_async_context(open_session(config.http))
-            async with anyio.create_task_group() as tg:
-                if on_progress is not None:
-                    tg.start_soon(_tick, on_progress, stats, progress_interval)
-                producing = anyio.Event()
+            with _first_error_raised():
+                async with anyio.create_task_group() as tg:
+                    if on_progress is not None:
+                        tg.start_soon(_tick, on_progress, stats, progress_interval)
+                    producing = anyio.Event()
 
-                async def produce() -> None:
-                    async for part in source.parts(session):  # type: ignore[union-attr]
-                        spec = _spec(source, part, sink_url, config, run_id)
-                        start = committed.get(spec.key)
-                        done = start is not None and start.done
-                        board.seen(part, done=done)
-                        if done:
-                            log.info("%s: already delivered in an earlier run", part.info.describe())
-                            continue
-                        tasks[spec.key] = client.submit(stream_part, spec, key=spec.task_key, pure=False)
-                    producing.set()
+                    async def produce() -> None:
+                        async for part in source.parts(session):  # type: ignore[union-attr]
+                            spec = _spec(source, part, sink_url, config, run_id)
+                            start = committed.get(spec.key)
+                            done = start is not None and start.done
+                            board.seen(part, done=done)
+                            if done:
+                                log.info("%s: already delivered in an earlier run", part.info.describe())
+                                continue
+                            tasks[spec.key] = client.submit(stream_part, spec, key=spec.task_key, pure=False)
+                        producing.set()
 
-                tg.start_soon(produce)
-                await _collect(tasks, producing, board, calls)
-                tg.cancel_scope.cancel()
+                    tg.start_soon(produce)
+                    await _collect(tasks, producing, board, calls)
+                    tg.cancel_scope.cancel()
         await target.finish()
     except BaseException:
         # Release, not cancel: a part already running finishes and commits (exactly once
@@ -130,6 +132,16 @@ async def run_on_cluster(
         if on_progress is not None:
             _report(on_progress, stats)
     return stats
+
+
+@contextlib.contextmanager
+def _first_error_raised() -> Iterator[None]:
+    """The part's own error (one line at the CLI), not anyio's exception group around it."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        error = first_error(group)
+        raise error from error.__cause__
 
 
 def _spec(source: Source, part: Part, sink_url: str, config: StreamConfig, run_id: str) -> PartSpec:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -47,7 +47,6 @@ MANIFEST_NAME = "_streamer_manifest.json"
 PARTS_DIR = "parts"
 _LEASE_CLASS = 0x5354  # "ST": the first key of streamer's advisory locks
 _DDL_LOCK = 0
-MANY_WRITERS = ("postgresql", "postgres", "dir")
 
 
 class ClusterTarget(Protocol):
@@ -67,10 +66,9 @@ class ClusterTarget(Protocol):
 def target_for(sink_url: str) -> ClusterTarget:
     """The cluster target of a ``--sink`` URL, or one line saying why that sink cannot be one."""
     scheme = "jsonl" if sink_url == "-" else sink_url.partition(":")[0].lower()
-    if scheme in ("postgresql", "postgres"):
-        return PostgresTarget(sink_url)
-    if scheme == "dir":
-        return DirTarget(sink_url)
+    factory = CLUSTER_TARGETS.get(scheme)
+    if factory is not None:
+        return factory(sink_url)
     raise ConfigError(
         f"sink {describe(sink_url)} has a single writer and a cluster run writes from many processes: "
         "use postgresql://... or dir://..., or run without --workers/--scheduler"
@@ -162,6 +160,11 @@ class _FirstWriteSerialized:
 # ------------------------------------------------------------------ dir
 
 
+CLUSTER_TARGETS: dict[str, Callable[[str], ClusterTarget]] = {}
+"""URL scheme → cluster target factory.  A target of your own must be registered in the
+coordinator *and* in every worker process (import its module there, e.g. with a worker preload)."""
+
+
 class DirTarget:
     def __init__(self, sink_url: str) -> None:
         template = sink_from_url(sink_url)
@@ -233,3 +236,6 @@ class DirTarget:
         tmp = self.root / f".{MANIFEST_NAME}.tmp"
         tmp.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
         os.replace(tmp, self.root / MANIFEST_NAME)
+
+
+CLUSTER_TARGETS.update({"postgresql": PostgresTarget, "postgres": PostgresTarget, "dir": DirTarget})

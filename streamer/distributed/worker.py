@@ -54,7 +54,7 @@ async def _stream_part(spec: PartSpec) -> PartResult:
         emit(progress_topic(spec.run_id), _progress(spec.key, attempt, worker, stats))
 
     async with target.open_part(spec) as sink:
-        committed = await sink.load_checkpoints()  # type: ignore[attr-defined]
+        committed = await target.committed()  # read under the lease: no other attempt is writing the part
         start = committed.get(spec.key)
         if start is not None:
             resumed.update(line=start.line, done=start.done)
