@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +21,18 @@ import pytest
 pytest.importorskip("distributed")
 
 import streamer
-from streamer.distributed import MANIFEST_NAME, PartResult, connect, run_on_cluster
+from streamer.distributed import MANIFEST_NAME, PartResult, run_on_cluster
 from streamer.simulator import Simulator
+from tests.support.dask_fixture import dask_client, two_workers  # noqa: F401  (fixture)
 from tests.support.sinks import dir_records, duplicates
 
 RECORDS, PARTS = 6000, 4
 THROTTLE = 1.2e6  # bytes/s per file: each part takes ~1.5 s, long enough to kill a worker inside it
 
 
-@pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    with connect(workers=2) as client:
-        yield client
+@pytest.fixture
+def client(dask_client: Any) -> Any:  # noqa: F811
+    return two_workers(dask_client)
 
 
 def _pids(client: Any) -> dict[str, int]:
