@@ -3,6 +3,7 @@
 from streamer._version import __version__
 from streamer.api import RecordStream, run, run_sync, stream, stream_urls
 from streamer.decoding.badlines import BadLines
+from streamer.distributed import run_on_cluster
 from streamer.engine.config import StreamConfig
 from streamer.engine.stats import PartStats, RunStats
 from streamer.errors import (
@@ -91,6 +92,7 @@ __all__ = [
     "__version__",
     "log_progress",
     "run",
+    "run_on_cluster",
     "run_sync",
     "sink_from_url",
     "stream",

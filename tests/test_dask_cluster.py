@@ -96,3 +96,15 @@ async def test_coordinator_stopped_and_rerun_delivers_the_rest_once(sim: Simulat
     assert duplicates(ids) == [] and sorted(ids) == sorted(export.ids())
     assert all(p.done for p in second.parts.values()) and len(second.parts) == PARTS
     assert second.records < RECORDS  # the rerun streamed only what the first run had not committed
+
+
+async def test_an_asynchronous_client_on_this_event_loop(sim: Simulator, client: Any, tmp_path: Path) -> None:
+    from distributed import Client
+
+    export = sim.add_export("OrderItem", records=900, parts=3)
+    source = streamer.UrlSource(sim.file_urls(export), entity_type="OrderItem")
+    async with Client(client.scheduler.address, asynchronous=True) as aclient:
+        stats = await run_on_cluster(source, f"dir:///{tmp_path}", client=aclient, batch_size=100)
+    assert stats.records == 900 and len(stats.parts) == 3 and all(p.done for p in stats.parts.values())
+    ids = [r["Id"] for part in sorted((tmp_path / "parts").iterdir()) for r in dir_records(part)["order_item"]]
+    assert sorted(ids) == sorted(export.ids())

@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -42,7 +42,7 @@ from streamer.engine.stats import RunStats
 from streamer.errors import ConfigError, StreamerError
 from streamer.http.session import open_session
 from streamer.providers.base import Source
-from streamer.records import Part
+from streamer.records import Checkpoint, Part
 from streamer.sinks.registry import describe
 
 log = logging.getLogger("streamer.distributed")
@@ -90,10 +90,9 @@ async def run_on_cluster(
     board = _Board(stats, on_part)
     run_id = uuid.uuid4().hex[:12]
     committed = await target.committed()
+    run = _Submissions(source, sink_url, config, run_id, committed, client, board)
     topic = progress_topic(run_id)
     client.subscribe_topic(topic, board.on_event)
-    calls = _Calls(client)
-    tasks: dict[str, Any] = {}
     try:
         async with contextlib.AsyncExitStack() as stack:
             if session is None:
@@ -102,29 +101,12 @@ async def run_on_cluster(
                 async with anyio.create_task_group() as tg:
                     if on_progress is not None:
                         tg.start_soon(_tick, on_progress, stats, progress_interval)
-                    producing = anyio.Event()
-
-                    async def produce() -> None:
-                        async for part in source.parts(session):  # type: ignore[union-attr]
-                            spec = _spec(source, part, sink_url, config, run_id)
-                            start = committed.get(spec.key)
-                            done = start is not None and start.done
-                            board.seen(part, done=done)
-                            if done:
-                                log.info("%s: already delivered in an earlier run", part.info.describe())
-                                continue
-                            tasks[spec.key] = client.submit(stream_part, spec, key=spec.task_key, pure=False)
-                        producing.set()
-
-                    tg.start_soon(produce)
-                    await _collect(tasks, producing, board, calls)
+                    tg.start_soon(run.submit_parts, session)
+                    await run.collect()
                     tg.cancel_scope.cancel()
         await target.finish()
     except BaseException:
-        # Release, not cancel: a part already running finishes and commits (exactly once
-        # either way), queued ones are dropped, and a rerun may ask for the same keys at once.
-        for future in tasks.values():
-            future.release()
+        run.release()
         raise
     finally:
         client.unsubscribe_topic(topic)
@@ -132,6 +114,64 @@ async def run_on_cluster(
         if on_progress is not None:
             _report(on_progress, stats)
     return stats
+
+
+class _Submissions:
+    """The run's tasks: submitted as the source yields parts, collected as they finish."""
+
+    def __init__(
+        self,
+        source: Source,
+        sink_url: str,
+        config: StreamConfig,
+        run_id: str,
+        committed: Mapping[str, Checkpoint],
+        client: Any,
+        board: _Board,
+    ) -> None:
+        self.source = source
+        self.sink_url = sink_url
+        self.config = config
+        self.run_id = run_id
+        self.committed = committed
+        self.client = client
+        self.board = board
+        self.calls = _Calls(client)
+        self.tasks: dict[str, Any] = {}
+        self.submitted_all = anyio.Event()
+
+    async def submit_parts(self, session: aiohttp.ClientSession) -> None:
+        """One task per part not yet delivered, as soon as the source yields it."""
+        async for part in self.source.parts(session):
+            spec = _spec(self.source, part, self.sink_url, self.config, self.run_id)
+            start = self.committed.get(spec.key)
+            done = start is not None and start.done
+            self.board.seen(part, done=done)
+            if done:
+                log.info("%s: already delivered in an earlier run", part.info.describe())
+                continue
+            self.tasks[spec.key] = self.client.submit(stream_part, spec, key=spec.task_key, pure=False)
+        self.submitted_all.set()
+
+    async def collect(self) -> None:
+        """Take each finished task's result as it lands; raise the first part's failure."""
+        while True:
+            for key, future in list(self.tasks.items()):
+                if not future.done():
+                    continue
+                if future.status != "finished":
+                    raise await _failure(key, future, self.calls)
+                self.board.finish(await self.calls.call(future.result))
+                self.tasks.pop(key)
+            if self.submitted_all.is_set() and not self.tasks:
+                return
+            await anyio.sleep(POLL_INTERVAL)
+
+    def release(self) -> None:
+        """Release, not cancel: a part already running finishes and commits (exactly once
+        either way), queued ones are dropped, and a rerun may ask for the same keys at once."""
+        for future in self.tasks.values():
+            future.release()
 
 
 @contextlib.contextmanager
@@ -177,22 +217,6 @@ class _Calls:
         if self.asynchronous:
             return await fn(*args)
         return await anyio.to_thread.run_sync(fn, *args)
-
-
-async def _collect(tasks: dict[str, Any], producing: anyio.Event, board: _Board, calls: _Calls) -> None:
-    """Take each finished task's result as it lands; raise the first part's failure."""
-    while True:
-        for key, future in list(tasks.items()):
-            if not future.done():
-                continue
-            if future.status == "finished":
-                board.finish(await calls.call(future.result))
-                tasks.pop(key)
-                continue
-            raise await _failure(key, future, calls)
-        if producing.is_set() and not tasks:
-            return
-        await anyio.sleep(POLL_INTERVAL)
 
 
 async def _failure(key: str, future: Any, calls: _Calls) -> StreamerError:
