@@ -19,6 +19,9 @@ worker process, and the coordinator's own CPU time and peak RSS.
 Every process here shares the machine: on 2 cores the simulator process
 and PostgreSQL's backends compete with the workers for the same cores, so
 2 workers cannot double a path whose server side is as heavy as its client.
+The single process's CPU time over its wall time (its share of a core) and
+the 1-minute load average after each path say how much of the machine the
+run actually had.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import asyncio
 import contextlib
 import importlib
 import json
+import os
 import resource
 import shutil
 import sys
@@ -199,6 +203,8 @@ def main() -> int:
                     "worker_peak_rss_mb": two["worker_peak_rss_mb"],
                     "coordinator_cpu_s": round(two["coordinator_cpu_seconds"], 2),
                     "single_cpu_s": round(single["cpu_seconds"], 2),
+                    "single_cpu_share": round(single["cpu_seconds"] / single["seconds"], 2),
+                    "load_average": round(os.getloadavg()[0], 1),
                     "cluster_startup_s": round(two["startup_seconds"], 1),
                 }
                 rows.append(row)
@@ -218,14 +224,16 @@ def render(rows: list[dict[str, Any]], records: int, coordinator_rss: int) -> st
         f"Scale-out on this 2-core machine, {records:,} records, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
         "",
         "| path | MB | single process s | 1 worker s | 2 workers s | 2 vs 1 | 2 vs single "
-        "| peak RSS per worker MB | coordinator CPU s (single process's CPU s) | cluster start s |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+        "| peak RSS per worker MB | coordinator CPU s | single process CPU s (share of a core) "
+        "| cluster start s | load average |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r['path']} | {r['mb']} | {r['single_s']} | {r['one_worker_s']} | {r['two_workers_s']} "
             f"| {r['two_vs_one']}x | {r['two_vs_single']}x | {', '.join(map(str, r['worker_peak_rss_mb']))} "
-            f"| {r['coordinator_cpu_s']} ({r['single_cpu_s']}) | {r['cluster_startup_s']} |"
+            f"| {r['coordinator_cpu_s']} | {r['single_cpu_s']} ({r['single_cpu_share']:.0%}) "
+            f"| {r['cluster_startup_s']} | {r['load_average']} |"
         )
     lines += ["", f"Coordinator peak RSS (the whole benchmark process): {coordinator_rss / 2**20:.0f} MB.", ""]
     return "\n".join(lines)
