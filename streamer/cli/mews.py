@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from streamer.cli.dask_options import dask_options
 from streamer.cli.execute import execute
 from streamer.cli.options import build_config, build_sink, build_state, engine_options, output_options
 from streamer.errors import ConfigError
@@ -58,6 +59,7 @@ def _export_ids(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @click.option("--url-ttl", default=600.0, show_default=True, help="Seconds a Mews file URL stays valid.")
 @engine_options
 @output_options
+@dask_options
 @click.pass_context
 def command(
     ctx: click.Context,

@@ -8,8 +8,8 @@ worker, a one-part :class:`~streamer.providers.base.Source` that streams it
 link is re-signed by the worker that holds it, with credentials from that
 worker's environment.
 
-Plain URLs (``urls``) are the provider here; a vendor provider joins by
-registering its codec in :data:`PART_CODECS`.
+Plain URLs (``urls``) and Mews (:mod:`streamer.distributed.mews`) have
+codecs; another provider joins by registering its codec in :data:`PART_CODECS`.
 """
 
 from __future__ import annotations
@@ -78,7 +78,13 @@ class UrlCodec:
         return _OnePart(spec.provider, part)
 
 
-PART_CODECS: dict[str, PartCodec] = {"urls": UrlCodec()}
+def _mews() -> PartCodec:
+    from streamer.distributed.mews import MewsCodec
+
+    return MewsCodec()
+
+
+PART_CODECS: dict[str, PartCodec] = {"urls": UrlCodec(), "mews": _mews()}
 """Provider name → how its parts travel; a provider missing here is refused on a cluster."""
 
 
