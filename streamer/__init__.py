@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from streamer.api import RecordStream, run, run_sync, stream, stream_urls
     from streamer.assembly import RunPlan
     from streamer.decoding.badlines import BadLines
+    from streamer.distributed import run_on_cluster
     from streamer.engine.config import StreamConfig
     from streamer.engine.stats import PartStats, RunStats
     from streamer.errors import (
@@ -114,6 +115,7 @@ _HOMES: dict[str, str] = {
     "log_progress": "streamer.metrics",
     "run": "streamer.api",
     "run_sync": "streamer.api",
+    "run_on_cluster": "streamer.distributed",
     "sink_from_url": "streamer.sinks.registry",
     "stream": "streamer.api",
     "stream_urls": "streamer.api",
@@ -176,6 +178,7 @@ __all__ = [
     "log_progress",
     "resolve_sink",
     "run",
+    "run_on_cluster",
     "run_sync",
     "sink_from_url",
     "stream",

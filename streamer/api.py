@@ -47,6 +47,7 @@ async def run(
     on_progress: ProgressHook | None = None,
     progress_interval: float = 1.0,
     stop_on: Iterable[signal.Signals | int] = (),
+    executor: Any = None,
     **options: Any,
 ) -> RunStats:
     """Stream every record of ``source`` into ``sink``; return the run's counters.
@@ -66,6 +67,11 @@ async def run(
     signals stop the run gracefully — the current batch is finished, state is
     saved, and ``run`` returns with ``stats.stopped_by`` set (see
     :mod:`streamer.workers`).
+
+    ``executor=`` a ``distributed.Client`` (extra ``streamer[dask]``) runs
+    the parts on its Dask cluster: ``sink`` must then be a ``postgresql://``
+    or ``dir://`` URL that every worker can open, and the sink's committed
+    checkpoints are the state (see docs/dask.md).
     """
     plan = RunPlan.of(
         sink,
@@ -79,6 +85,7 @@ async def run(
         on_progress=on_progress,
         progress_interval=progress_interval,
         stop_on=stop_on,
+        executor=executor,
     )
     return await plan.run(source)
 

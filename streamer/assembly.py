@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 
 from streamer.engine.config import StreamConfig
+from streamer.errors import ConfigError
 from streamer.engine.stats import PartStats, RunStats, plural
 from streamer.providers.base import Source
 from streamer.records import Checkpoint
@@ -132,7 +133,14 @@ class RunPlan:
         stop_on: Iterable[signal.Signals | int] = (),
         display: Display | None = None,
         stats: RunStats | None = None,
+        executor: Any = None,
     ) -> None:
+        self.executor = executor
+        """A ``distributed.Client``: the parts run on its Dask cluster (see :mod:`streamer.distributed`)."""
+        self.sink_url = sink if isinstance(sink, str) else None
+        """What cluster workers open: each writes through a sink of its own."""
+        if executor is not None:
+            _check_cluster_plan(self.sink_url, state, checkpoints)
         self.sink = resolve_sink(sink)
         self.config = config or StreamConfig()
         self.session = session
@@ -155,6 +163,8 @@ class RunPlan:
     async def run(self, source: Source) -> RunStats:
         """Stream every record of ``source`` into the sink; return the run's counters."""
         async with self._displayed():
+            if self.executor is not None:
+                return await self._on_cluster(source)
             if not self.stop_on:
                 return await self._engine(source, self.sink)
             from streamer.workers import run_until_signalled
@@ -174,6 +184,30 @@ class RunPlan:
             return
         async with self.display(self.stats):
             yield
+
+    def on_cluster(self, client: Any, sink_url: str | None = None) -> RunPlan:
+        """This plan with its parts run on the Dask cluster of ``client`` (into ``sink_url``, if given)."""
+        if sink_url is not None:
+            self.sink_url = sink_url
+        _check_cluster_plan(self.sink_url, self.resume.store, None)
+        self.executor = client
+        return self
+
+    async def _on_cluster(self, source: Source) -> RunStats:
+        """The coordinator here, the parts on the cluster; the sink's commits are the state."""
+        from streamer.distributed.coordinator import run_on_cluster
+
+        assert self.sink_url is not None  # _check_cluster_plan
+        return await run_on_cluster(
+            source,
+            self.sink_url,
+            client=self.executor,
+            config=self.config,
+            session=self.session,
+            on_progress=self.on_progress,
+            progress_interval=self.progress_interval,
+            stats=self.stats,
+        )
 
     async def _engine(self, source: Source, sink: Sink) -> RunStats:
         from streamer.engine.runner import run_export
@@ -196,3 +230,14 @@ class RunPlan:
             return await run_export(
                 source, sink, checkpoints=run.checkpoints, on_checkpoint=run.on_checkpoint, **hooks
             )
+
+
+def _check_cluster_plan(sink_url: str | None, state: object, checkpoints: object) -> None:
+    """What a run on a cluster cannot take, refused in one line before anything starts."""
+    if sink_url is None:
+        raise ConfigError(
+            "a run on a cluster needs its sink as a URL (postgresql://... or dir://...): "
+            "every worker opens a sink of its own"
+        )
+    if state is not None or checkpoints is not None:
+        raise ConfigError("a run on a cluster resumes from the sink's own checkpoints: drop state=/checkpoints=")

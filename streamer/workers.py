@@ -15,7 +15,8 @@ Signal handlers can only be installed from the main thread; a worker thread
 should stop its run by cancelling it instead.
 
 :class:`PartitionedSource` splits one export's parts over worker processes
-(part index modulo the worker count): see ``examples/worker_pool.py``.
+(part index modulo the worker count); to scale out across processes and
+machines with one coordinator, see :mod:`streamer.distributed` (Dask).
 """
 
 from __future__ import annotations

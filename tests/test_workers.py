@@ -22,7 +22,7 @@ from streamer.metrics import Progress, log_progress
 from streamer.simulator import FaultPlan, Simulator
 from streamer.sinks.sqlite import SqliteSink
 from streamer.workers import PartitionedSource
-from tests.support.sinks import duplicates, sqlite_rows
+from tests.support.sinks import dir_records, duplicates, sqlite_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -168,20 +168,23 @@ async def test_cli_json_logs_on_stderr(sim: Simulator, tmp_path: Path) -> None:
     assert all("sig=" not in entry["message"] for entry in logs)  # signed URLs never appear
 
 
-def test_worker_pool_example(tmp_path: Path) -> None:
+def test_dask_cluster_example(tmp_path: Path) -> None:
+    """examples/dask_cluster.py (which replaced worker_pool.py): 2 worker processes, one summary per part."""
+    pytest.importorskip("distributed")
     result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "worker_pool.py"), "--workers", "3", "--records", "6000",
+        [sys.executable, str(ROOT / "examples" / "dask_cluster.py"), "--workers", "2", "--records", "6000",
          "--parts", "5", "--out", str(tmp_path)],
         capture_output=True, timeout=120, cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr.decode()
-    summaries = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [s["parts"] for s in summaries] == [2, 2, 1]  # parts 0,3 / 1,4 / 2
-    assert sum(s["records"] for s in summaries) == 6000
-    ids = [r[0] for i in range(3) for r in sqlite_rows(tmp_path / f"worker-{i}.db")["order_item"]]
+    *parts, total = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sorted(p["part"].rsplit("/", 1)[1] for p in parts) == ["0", "1", "2", "3", "4"]
+    assert sum(p["records"] for p in parts) == total["records"] == 6000 and total["parts"] == 5
+    assert all(p["worker"].startswith("tcp://127.0.0.1:") and p["peak_rss_mb"] > 0 for p in parts)
+    ids = [r["Id"] for part in sorted((tmp_path / "parts").iterdir()) for r in dir_records(part)["order_item"]]
     assert len(ids) == 6000 and duplicates(ids) == []
     progress_logs = [orjson.loads(line) for line in result.stderr.splitlines() if b'"progress"' in line]
-    assert {entry["worker"] for entry in progress_logs} == {0, 1, 2}
+    assert progress_logs and progress_logs[-1]["progress"]["records"] == 6000
 
 
 def test_json_formatter_keeps_extra_fields_and_masks_secrets() -> None:

@@ -132,6 +132,10 @@ def execute(
 
         run_check(source, plan.config.http)
         return RunStats()
+    from streamer.cli.dask_options import cluster_requested, execute_on_cluster
+
+    if cluster_requested():  # --workers / --scheduler: the parts run on a Dask cluster
+        return execute_on_cluster(plan, source, quiet=quiet, after=after)
     tune_gc()
     stats = plan.run_sync(source)
     if stats.stopped_by is not None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from streamer.cli.dask_options import dask_options
 from streamer.cli.execute import execute, plan_from_options
 from streamer.cli.options import RenamedOptionsCommand, engine_options, output_options
 from streamer.errors import ConfigError
@@ -61,6 +62,7 @@ def _export_ids(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @incremental_options
 @engine_options
 @output_options
+@dask_options
 @click.pass_context
 def command(
     ctx: click.Context,

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from streamer.cli.dask_options import dask_options
 from streamer.cli.execute import BadUsage, execute, plan_from_options
 from streamer.cli.options import RenamedOptionsCommand, engine_options, output_options
 
@@ -34,6 +35,7 @@ SCHEMES = ("http", "https", "file")
 @click.option("--entity", "entity_type", help="Entity type to label the records with (Singer stream name).")
 @engine_options
 @output_options
+@dask_options
 @click.pass_context
 def command(
     ctx: click.Context,
