@@ -11,6 +11,8 @@ schema does not know is passed on, never dropped.
 
 from __future__ import annotations
 
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -73,7 +75,9 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------ inference
 
 _PY_TYPES: dict[type, str] = {str: "string", bool: "boolean", int: "integer", float: "number",
-                              dict: "object", list: "array", type(None): "null"}
+                              dict: "object", list: "array", type(None): "null",
+                              Decimal: "number", datetime: "string", date: "string"}
+"""JSON type of each value a record may hold: decoded JSON, or CSV text typed by its schema."""
 
 
 def value_type(value: Any) -> str:
