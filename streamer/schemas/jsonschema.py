@@ -11,6 +11,7 @@ schema does not know is passed on, never dropped.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -91,6 +92,9 @@ class InferredSchema:
     Starts from a declared schema (or none) and only ever grows: a new field
     is added; a type seen for the first time widens the property
     (``integer`` + ``number`` → ``number``; anything else → both listed).
+    A new text field whose value is an RFC 3339 timestamp is a ``date-time``
+    (so a target makes a timestamp column); the first value of it that is
+    not drops the format again.
     :meth:`observe` says whether the schema changed, so a Singer sink can
     re-emit it before the record that needed it.
     """
@@ -114,17 +118,32 @@ class InferredSchema:
             seen = value_type(value)
             known = properties.get(name)
             if known is None:
-                properties[name] = _fresh(seen)
+                properties[name] = _fresh(seen, value)
                 changed = True
             elif seen not in known.get("type", ()) and not _fits(seen, known):
                 properties[name] = _widen(known, seen)
                 changed = True
+            elif seen == "string" and known.get("format") == "date-time" and not _is_timestamp(value):
+                properties[name] = {k: v for k, v in known.items() if k != "format"}
+                changed = True
         return changed
 
 
-def _fresh(seen: str) -> dict[str, Any]:
+_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)\Z")
+
+
+def _is_timestamp(value: Any) -> bool:
+    """An RFC 3339 timestamp with its offset: the text a ``date-time`` column takes."""
+    if isinstance(value, datetime):
+        return True
+    return isinstance(value, str) and _TIMESTAMP.match(value) is not None
+
+
+def _fresh(seen: str, value: Any) -> dict[str, Any]:
     if seen == "null":
         return {"type": ["string", "null"]}  # a type a later value may widen
+    if _is_timestamp(value):
+        return {"type": ["string", "null"], "format": "date-time"}
     return {"type": [seen, "null"]}
 
 
