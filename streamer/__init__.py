@@ -30,6 +30,7 @@ from streamer.providers.mews import MewsSource
 from streamer.providers.rebilly import RebillySource
 from streamer.providers.urls import UrlSource
 from streamer.records import Batch, Checkpoint, Part, PartInfo, Record
+from streamer.schemas import EntitySchema, InferredSchema
 from streamer.sinks.base import Sink
 from streamer.sinks.callback import CallbackSink
 from streamer.sinks.directory import DirSink
@@ -45,6 +46,8 @@ from streamer.workers import PartitionedSource
 
 __all__ = [
     "Incremental",
+    "EntitySchema",
+    "InferredSchema",
     "BadLines",
     "BaseStateStore",
     "Batch",
