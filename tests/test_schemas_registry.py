@@ -95,7 +95,8 @@ def test_a_value_that_does_not_fit_is_a_located_error(column: str, value: str) -
         _record("logisense", "Usage", row).typed()
     message = str(info.value)
     assert (info.value.line, info.value.offset) == (3, 120)
-    assert f"column {column!r} value {value!r}" in message and "Usage part 0" in message
+    assert f"Usage does not match its schema: column {column!r} value {value!r}" in message
+    assert message.startswith("Usage part 0 of export h-1, line 3, byte offset 120: ")
 
 
 def test_urls_records_take_a_vendor_schema_by_name() -> None:

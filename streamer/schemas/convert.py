@@ -69,12 +69,12 @@ def to_typed(record: Any, schema: EntitySchema) -> Any:
             data = blanks_to_none(struct, data)
         return msgspec.convert(data, struct, strict=False)
     except msgspec.ValidationError as exc:
-        raise record.error(_reason(schema, data, exc)) from None
+        raise record.error(_reason(record.part.entity_type or schema.entity, data, exc)) from None
 
 
-def _reason(schema: EntitySchema, data: Any, exc: msgspec.ValidationError) -> str:
+def _reason(entity: str, data: Any, exc: msgspec.ValidationError) -> str:
     match = _PATH.search(str(exc))
     if match and isinstance(data, dict) and match.group(1) in data:
         column = match.group(1)
-        return f"{schema.entity} does not match its schema: column {column!r} value {data[column]!r} ({exc})"
-    return f"{schema.entity} does not match its schema: {exc}"
+        return f"{entity} does not match its schema: column {column!r} value {data[column]!r} ({exc})"
+    return f"{entity} does not match its schema: {exc}"
