@@ -68,6 +68,7 @@ def streamer_singer(source: str, base_url: str, index: dict) -> bytes:
         "mews": ["mews", "--entity", "OrderItem", "--entity", "Customer", *fast],
         "logisense": ["logisense", "--latest-of", "8", "--poll-interval", "0.05"],
         "rebilly": ["rebilly", "--base-url", base_url, "--resource", "transactions", "--export-format", "json", *fast],
+        "rebilly-csv": ["rebilly", "--base-url", base_url, "--resource", "transactions", "--export-format", "csv", *fast],
         "urls": ["urls", *(f["Url"] for f in index["Exports"][0]["Files"])],
     }[source]
     result = subprocess.run([sys.executable, "-m", "streamer.cli.main", "-q", *args, "--format", "singer"],
@@ -123,6 +124,7 @@ CASES = [
     ("mews", "OrderItem", "Id", "CreatedUtc", "UnitCount", None),
     ("logisense", "Usage", "rowId", "created", "amount", None),
     ("rebilly", "transactions", "id", "createdTime", "amount", None),
+    ("rebilly-csv", "transactions", "id", "createdTime", "amount", None),
     ("urls", "urls", "Id", "CreatedUtc", "UnitCount", RECORDS),
 ]
 
@@ -141,7 +143,7 @@ def test_target_postgres_loads_every_record_with_typed_columns(
     assert len(ids) == len(set(ids)) and (served is None or len(ids) == served)
     assert schemas[stream]["key_properties"] == [key]
     dsn = urlsplit(postgres_dsn)
-    target_schema = f"tap_{source}"
+    target_schema = f"tap_{source.replace('-', '_')}"
     run_target([str(TARGET_POSTGRES)], {"host": dsn.hostname, "port": dsn.port, "user": dsn.username,
                "password": "", "database": dsn.path.lstrip("/"), "default_target_schema": target_schema},
                singer, tmp_path)
