@@ -103,15 +103,30 @@ class InferredSchema:
         base = base or {"type": ["object", "null"], "properties": {}, "additionalProperties": True}
         self._schema = {**base, "properties": dict(base.get("properties", {}))}
         self._properties: dict[str, Any] = self._schema["properties"]
+        self._shapes: set[tuple[tuple[str, ...], tuple[type, ...]]] = set()
+        self._timestamps: set[str] = set()
+        """Fields whose ``date-time`` this schema inferred from text (declared ones are trusted)."""
 
     @property
     def schema(self) -> dict[str, Any]:
         return self._schema
 
     def observe(self, data: Any) -> bool:
-        """Fold one record's fields in; ``True`` if the schema grew."""
+        """Fold one record's fields in; ``True`` if the schema grew.
+
+        Records mostly repeat a few shapes (field names and value types):
+        a shape seen before cannot widen anything, so it costs two tuples
+        and a set lookup; only the text of ``date-time`` formats this schema
+        inferred (not declared ones) is still checked on every record.
+        """
         if not isinstance(data, dict):
             return False
+        shape = (tuple(data), tuple(map(type, data.values())))
+        if shape in self._shapes:
+            return self._check_inferred_timestamps(data)
+        if len(self._shapes) >= _MAX_SHAPES:
+            self._shapes.clear()
+        self._shapes.add(shape)
         changed = False
         properties = self._properties
         for name, value in data.items():
@@ -119,13 +134,26 @@ class InferredSchema:
             known = properties.get(name)
             if known is None:
                 properties[name] = _fresh(seen, value)
+                if "format" in properties[name]:
+                    self._timestamps.add(name)
                 changed = True
             elif seen not in known.get("type", ()) and not _fits(seen, known):
                 properties[name] = _widen(known, seen)
+                self._timestamps.discard(name)
                 changed = True
-            elif seen == "string" and known.get("format") == "date-time" and not _is_timestamp(value):
-                properties[name] = {k: v for k, v in known.items() if k != "format"}
+        return self._check_inferred_timestamps(data) or changed
+
+    def _check_inferred_timestamps(self, data: dict[str, Any]) -> bool:
+        """Drop an inferred ``date-time`` whose text in this record is no timestamp."""
+        changed = False
+        for name in self._timestamps:
+            value = data.get(name)
+            if isinstance(value, str) and not _is_timestamp(value):
+                known = self._properties[name]
+                self._properties[name] = {k: v for k, v in known.items() if k != "format"}
                 changed = True
+        if changed:
+            self._timestamps = {n for n in self._timestamps if "format" in self._properties[n]}
         return changed
 
 
@@ -137,6 +165,10 @@ def _is_timestamp(value: Any) -> bool:
     if isinstance(value, datetime):
         return True
     return isinstance(value, str) and _TIMESTAMP.match(value) is not None
+
+
+_MAX_SHAPES = 4096
+"""Shapes remembered per stream before starting over (records with many optional fields)."""
 
 
 def _fresh(seen: str, value: Any) -> dict[str, Any]:
