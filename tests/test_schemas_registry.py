@@ -34,7 +34,8 @@ def test_every_vendor_entity_is_registered_with_its_keys() -> None:
         assert schema.key_properties == ("id",) and "id" in schema.field_names()
         assert "createdTime" in schema.field_names()
     assert resolve("logisense:Invoices").key_properties == ("rowId",)
-    assert len(names()) == len(ENTITY_TYPES) + len(REBILLY_RESOURCES) + 1
+    vendors = [n for n in names() if n.split(":")[0] in ("mews", "rebilly", "logisense")]  # other tests add their own
+    assert len(vendors) == len(ENTITY_TYPES) + len(REBILLY_RESOURCES) + 1
 
 
 def test_logisense_schema_is_the_default_for_any_export_name_and_unknown_vendors_have_none() -> None:
