@@ -14,6 +14,7 @@ import msgspec
 from streamer.schemas import registry
 from streamer.schemas.base import EntitySchema
 from streamer.schemas.convert import to_typed as _convert
+from streamer.schemas.registry import record_schema
 
 
 def register_entity(source: str, entity_type: str, struct: type[msgspec.Struct]) -> None:
@@ -25,15 +26,6 @@ def register_entity(source: str, entity_type: str, struct: type[msgspec.Struct])
 def entity_struct(source: str, entity_type: str | None) -> type[msgspec.Struct] | None:
     schema = registry.lookup(source, entity_type)
     return schema.struct if schema is not None else None
-
-
-def record_schema(record: Any) -> EntitySchema | None:
-    """The schema a record is typed with: the part's own (``urls`` with ``schema=``), else the registry's."""
-    info = record.part
-    ref = getattr(info, "schema", None)
-    if ref:
-        return registry.resolve(ref)
-    return registry.lookup(info.source, info.entity_type)
 
 
 def to_typed(record: Any) -> Any:

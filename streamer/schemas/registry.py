@@ -9,6 +9,7 @@ types a record never loads them.  Applications may register their own
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from streamer.schemas.base import EntitySchema
 
@@ -75,3 +76,11 @@ def names() -> list[str]:
 def all_schemas() -> list[EntitySchema]:
     _load_vendors()
     return list(_SCHEMAS.values())
+
+
+def record_schema(record: Any) -> EntitySchema | None:
+    """The schema a record is typed with: its part's own (``urls`` with ``schema=``), else its vendor's."""
+    info = record.part
+    if info.schema:
+        return resolve(info.schema)
+    return lookup(info.source, info.entity_type)

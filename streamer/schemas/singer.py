@@ -23,11 +23,11 @@ from typing import Any
 import msgspec
 import orjson
 
-from streamer.entities import record_schema
 from streamer.records import Record
 from streamer.schemas.base import EntitySchema
 from streamer.schemas.convert import to_typed
 from streamer.schemas.jsonschema import InferredSchema
+from streamer.schemas.registry import record_schema
 
 _ENCODER = msgspec.json.Encoder(decimal_format="number")
 _BUILTIN = (Decimal, datetime, date)
