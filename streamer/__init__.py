@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from streamer.providers.rebilly import RebillySource
     from streamer.providers.urls import UrlSource
     from streamer.records import Batch, Checkpoint, Part, PartInfo, Record
+    from streamer.schemas import EntitySchema, InferredSchema
     from streamer.sinks.base import Sink, SinkCapabilities, TransactionalSink
     from streamer.sinks.callback import CallbackSink
     from streamer.sinks.directory import DirSink
@@ -69,6 +70,8 @@ _HOMES: dict[str, str] = {
     "DecodeError": "streamer.errors",
     "DirSink": "streamer.sinks.directory",
     "DuckDBSink": "streamer.sinks.duckdb",
+    "EntitySchema": "streamer.schemas",
+    "InferredSchema": "streamer.schemas",
     "ExportError": "streamer.errors",
     "ExportFailedError": "streamer.errors",
     "ExportTimeoutError": "streamer.errors",
@@ -124,6 +127,8 @@ _HOMES: dict[str, str] = {
 
 __all__ = [
     "Incremental",
+    "EntitySchema",
+    "InferredSchema",
     "BadLines",
     "BaseStateStore",
     "Batch",

@@ -1,9 +1,8 @@
-"""Typed views of records: entity type → msgspec Struct, registered by providers.
+"""Typed views of records: the older, Struct-only face of :mod:`streamer.schemas`.
 
 Typing is opt-in and off the hot path: ``record.typed()`` decodes the
-record's line straight into its Struct (one msgspec decoder per Struct, no
-dict on the way) when a consumer asks.  Unknown fields are ignored
-by the Struct but stay in ``record.data``.
+record's line straight into its Struct when a consumer asks.  Unknown
+fields are ignored by the Struct but stay in ``record.data``.
 """
 
 from __future__ import annotations
@@ -12,38 +11,26 @@ from typing import Any
 
 import msgspec
 
-
-_TYPES: dict[tuple[str, str], type[msgspec.Struct]] = {}
-_DECODERS: dict[type[msgspec.Struct], msgspec.json.Decoder[Any]] = {}
+from streamer.schemas import registry
+from streamer.schemas.base import EntitySchema
+from streamer.schemas.convert import to_typed as _convert
+from streamer.schemas.registry import record_schema
 
 
 def register_entity(source: str, entity_type: str, struct: type[msgspec.Struct]) -> None:
-    _TYPES[(source, entity_type)] = struct
-
-
-def _decoder(struct: type[msgspec.Struct]) -> msgspec.json.Decoder[Any]:
-    decoder = _DECODERS.get(struct)
-    if decoder is None:
-        decoder = _DECODERS[struct] = msgspec.json.Decoder(struct, strict=False)
-    return decoder
+    """Register ``struct`` as ``source``'s ``entity_type`` (keyed by ``Id`` when it has one)."""
+    names = {f.encode_name for f in msgspec.structs.fields(struct)}
+    registry.register(EntitySchema(source, entity_type, struct, key_properties=tuple(k for k in ("Id", "id") if k in names)))
 
 
 def entity_struct(source: str, entity_type: str | None) -> type[msgspec.Struct] | None:
-    if entity_type is None:
-        return None
-    return _TYPES.get((source, entity_type))
+    schema = registry.lookup(source, entity_type)
+    return schema.struct if schema is not None else None
 
 
 def to_typed(record: Any) -> Any:
-    """Convert ``record.data`` to its registered Struct; raise a located error if it does not fit."""
-    struct = entity_struct(record.part.source, record.part.entity_type)
-    if struct is None:
-        raise LookupError(
-            f"no typed entity registered for {record.part.source}/{record.part.entity_type}"
-        )
-    try:
-        if record.value is None and record.raw is not None:
-            return _decoder(struct).decode(record.raw)
-        return msgspec.convert(record.value, struct, strict=False)
-    except msgspec.ValidationError as exc:
-        raise record.error(f"{record.part.entity_type} does not match its schema: {exc}") from exc
+    """Convert a record to its registered Struct; raise a located error if it does not fit."""
+    schema = record_schema(record)
+    if schema is None:
+        raise LookupError(f"no typed entity registered for {record.part.source}/{record.part.entity_type}")
+    return _convert(record, schema)

@@ -39,6 +39,8 @@ class PartInfo:
     group: str | None = None
     """Identifies the run's set of parts when there is no export id (e.g. a
     digest of a URL list), so that checkpoints of different runs never match."""
+    schema: str | None = None
+    """``vendor:Entity`` whose schema the records follow, when not the source's own (``urls``)."""
 
     @property
     def key(self) -> str:

@@ -83,4 +83,5 @@ def test_singer_schema_comes_from_the_struct() -> None:
     schema = stream_schema("mews", "OrderItem")
     assert schema["additionalProperties"] is True
     assert "UnitAmount" in schema["properties"] and "CreatedUtc" in schema["properties"]
-    assert "Amount" in schema["$defs"]
+    assert schema["properties"]["UnitAmount"]["properties"]["NetValue"] == {"type": ["number", "null"]}
+    assert schema["properties"]["CreatedUtc"] == {"type": ["string", "null"], "format": "date-time"}

@@ -16,6 +16,15 @@ if TYPE_CHECKING:
 SCHEMES = ("http", "https", "file")
 
 
+def _schema(ref: str | None) -> str | None:
+    from streamer.schemas.registry import resolve
+
+    try:
+        return resolve(ref).ref if ref else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--schema") from None
+
+
 @click.command("urls", cls=RenamedOptionsCommand, renamed={"--entity-type": "--entity"})
 @click.argument("urls", nargs=-1, required=True)
 @click.option(
@@ -33,6 +42,8 @@ SCHEMES = ("http", "https", "file")
     help="auto: gunzip .gz URLs and bodies that start with the gzip magic.",
 )
 @click.option("--entity", "entity_type", help="Entity type to label the records with (Singer stream name).")
+@click.option("--schema", "schema", metavar="VENDOR:ENTITY", callback=lambda _c, _p, v: _schema(v),
+              help="Type the records with a vendor schema, e.g. mews:OrderItem (default: inferred). See docs/schemas.md.")
 @engine_options
 @output_options
 @dask_options
@@ -43,6 +54,7 @@ def command(
     input_format: str,
     compression: Compression,  # a click.Choice of exactly these
     entity_type: str | None,
+    schema: str | None,
     **options: Any,
 ) -> None:
     """Stream every record of URLS, one JSON object per line (each line as read).
@@ -58,7 +70,7 @@ def command(
     for url in urls:
         _check_url(url)
     plan = plan_from_options(options, quiet=ctx.obj["quiet"])
-    source = UrlSource(urls, format=input_format, compression=compression, entity_type=entity_type)
+    source = UrlSource(urls, format=input_format, compression=compression, entity_type=entity_type, schema=schema)
     execute(plan, source, quiet=ctx.obj["quiet"])
 
 

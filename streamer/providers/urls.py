@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 import aiohttp
 
 from streamer.http.redact import register_secret
+from streamer.schemas.registry import resolve
 from streamer.records import Compression, Format, Part, PartInfo
 
 
@@ -44,13 +45,18 @@ class UrlSource:
         entity_type: str | None = None,
         headers: Mapping[str, str] | None = None,
         sizes: Iterable[int | None] | None = None,
+        schema: str | None = None,
     ) -> None:
+        """``schema`` (``"mews:OrderItem"``) types the records with a vendor's schema:
+        ``record.typed()`` and Singer SCHEMA messages use it; without one, Singer
+        infers a schema from the records."""
         self.urls = [as_url(url) for url in urls]
         if not self.urls:
             raise ValueError("UrlSource needs at least one URL")
         self.format: Format | Literal["auto"] = format
         self.compression: Compression = compression
         self.entity_type = entity_type
+        self.schema = resolve(schema).ref if schema else None
         self.headers = dict(headers or {})
         self.sizes = list(sizes) if sizes is not None else [None] * len(self.urls)
         self.group = url_list_digest(self.urls)
@@ -69,6 +75,7 @@ class UrlSource:
                     entity_type=self.entity_type,
                     name=f"part {index} ({name})",
                     group=self.group,
+                    schema=self.schema,
                 ),
                 url=url,
                 size=size,

@@ -1,9 +1,10 @@
 """Singer output: SCHEMA before a stream's first record, RECORD per record, STATE at the end.
 
 The stream name is the record's entity type (or the source name).  The
-schema comes from the entity's registered Struct when there is one (its
-JSON Schema, with ``additionalProperties`` left open since exports gain
-fields), else an open object.  The final STATE carries every part's
+SCHEMA (``properties``, nullable JSON types, ``format: date-time``,
+``key_properties``) comes from the schema registry and is widened by the
+records' own fields (:mod:`streamer.schemas.singer`); ``urls`` without a
+schema gets one inferred from its records.  The final STATE carries every part's
 checkpoint, so a Singer runner can persist it.
 
 Incremental exports add Singer ``bookmarks`` to the STATE —
@@ -22,24 +23,16 @@ from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
 import anyio.to_thread
-import msgspec
 import orjson
 
-from streamer.entities import entity_struct
 from streamer.records import Batch
+from streamer.schemas.registry import lookup
+from streamer.schemas.singer import SingerStream, stream_for, stream_json_schema
 
 
 def stream_schema(source: str, entity_type: str | None) -> dict[str, Any]:
-    struct = entity_struct(source, entity_type)
-    if struct is None:
-        return {"type": "object", "additionalProperties": True}
-    schema = msgspec.json.schema(struct)
-    if "$ref" in schema:
-        name = schema["$ref"].rsplit("/", 1)[-1]
-        defs = schema.get("$defs", {})
-        schema = {**defs[name], "$defs": defs}
-    schema["additionalProperties"] = True
-    return schema
+    """The SCHEMA a stream of ``source``'s ``entity_type`` starts with (before any widening)."""
+    return stream_json_schema(lookup(source, entity_type))
 
 
 class SingerSink:
@@ -57,7 +50,7 @@ class SingerSink:
         self._target = target
         self._stream: BinaryIO | None = None
         self._key_properties = list(key_properties)
-        self._schemas_sent: set[str] = set()
+        self._streams: dict[str, SingerStream] = {}
         self._state: dict[str, Any] = {}
         self._bookmarks: dict[str, Any] = {}
 
@@ -86,25 +79,18 @@ class SingerSink:
         return orjson.dumps({"type": "STATE", "value": value})
 
     def _record_lines(self, batch: Batch, stream: str, lines: list[bytes]) -> None:
-        info = batch.part
-        if stream not in self._schemas_sent:
-            self._schemas_sent.add(stream)
-            lines.append(
-                orjson.dumps(
-                    {
-                        "type": "SCHEMA",
-                        "stream": stream,
-                        "schema": stream_schema(info.source, info.entity_type),
-                        "key_properties": [k for k in self._key_properties if k in batch.records[0].decoded()],
-                    }
-                )
-            )
+        singer = self._streams.get(stream)
+        if singer is None:
+            singer = self._streams[stream] = stream_for(batch.records[0], self._key_properties)
+        schema_message, bodies = singer.bodies(batch.records)
+        if schema_message is not None:
+            lines.append(schema_message)
         extracted = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        # RECORD messages are spliced around each record's JSON (its line as read): no
-        # wrapper dict per record, no decoded copy kept in the batch.
-        head = orjson.dumps({"type": "RECORD", "stream": stream})[:-1] + b',"record":'
+        # RECORD messages are spliced around each record's JSON (its line as read, or
+        # its CSV values typed): no wrapper dict per record, no decoded copy kept.
+        head = orjson.dumps({"type": "RECORD", "stream": singer.name})[:-1] + b',"record":'
         tail = b',"time_extracted":"' + extracted.encode() + b'"}'
-        lines.extend(head + r.to_json() + tail for r in batch.records)
+        lines.extend(head + body + tail for body in bodies)
 
     def _write(self, payload: bytes) -> None:
         assert self._stream is not None
