@@ -134,7 +134,7 @@ async def test_callback_sink_is_at_least_once_and_never_loses_a_record(tmp_path)
 
 
 async def test_transactional_sink_checkpoints_win_over_the_state_file(tmp_path):
-    sqlite = pytest.importorskip("streamer.sinks.sqlite")
+    from streamer.sinks import sqlite
 
     class DyingSqlite(sqlite.SqliteSink):
         writes = 0
