@@ -24,7 +24,16 @@ from streamer.sinks.duckdb import DuckDBSink
 from streamer.sinks.postgres import PostgresSink
 from streamer.sinks.sqlite import SqliteSink
 from tests.support.pg_fixture import postgres_dsn  # noqa: F401  (fixture)
-from tests.support.sinks import dir_records, duckdb_rows, duplicates, make_batch, postgres_rows, sqlite_rows
+from tests.support.sinks import (
+    InjectedFailure,
+    dir_records,
+    duckdb_rows,
+    duplicates,
+    fail_at_checkpoint_write,
+    make_batch,
+    postgres_rows,
+    sqlite_rows,
+)
 
 Reader = Callable[[], Awaitable[dict[str, list[dict[str, Any]]]]]
 """table → stored records (the JSON), read with the backend's own client."""
@@ -108,16 +117,26 @@ async def test_streams_a_multi_entity_export_exactly_once(backend: Backend, sim:
 
 
 async def test_checkpoint_commits_with_its_batch_and_a_failed_batch_leaves_neither(backend: Backend) -> None:
+    first = {"Id": "a", "EnterpriseId": "e1", "UpdatedUtc": "2025-01-01T00:00:00Z", "v": 1}
     sink = backend.sink
     await sink.open()
-    await sink.write(make_batch([{"Id": "a", "EnterpriseId": "e1", "UpdatedUtc": "2025-01-01T00:00:00Z", "v": 1}]))
-    unserialisable = make_batch([{"Id": "b", "v": 2}, {"Id": "c", "v": {1, 2}}], first_line=2)
+    await sink.write(make_batch([first]))
+    # a batch that fails before any SQL runs (its record cannot be serialised) ...
     with pytest.raises(TypeError):
-        await sink.write(unserialisable)
+        await sink.write(make_batch([{"Id": "b", "v": 2}, {"Id": "c", "v": {1, 2}}], first_line=2))
+    # ... and one that fails inside the transaction: rows written, then the checkpoint write raises
+    rows_seen_in_transaction = fail_at_checkpoint_write(sink)
+    with pytest.raises(InjectedFailure):
+        await sink.write(make_batch([{"Id": "b", "v": 2}, {"Id": "c", "v": 3}], first_line=2))
+    assert rows_seen_in_transaction == [3], "the failure must come after the batch's rows were written"
     await sink.close(None)
+    if not backend.keyed:
+        fresh = backend.fresh()  # a restarted run: the sink rolls back what its state does not name
+        await fresh.open()
+        await fresh.close(None)
 
     stored = await backend.read()
-    assert stored == {"order_item": [{"Id": "a", "EnterpriseId": "e1", "UpdatedUtc": "2025-01-01T00:00:00Z", "v": 1}]}
+    assert stored == {"order_item": [first]}
     checkpoints = await backend.fresh().load_checkpoints()
     assert list(checkpoints) == ["test/exp/0"]
     assert (checkpoints["test/exp/0"].line, checkpoints["test/exp/0"].offset) == (1, 100)

@@ -93,3 +93,66 @@ def make_batch(
     recs = [Record(data, info, first_line + i, (first_line + i - 1) * 100) for i, data in enumerate(records)]
     last = first_line + len(records) - 1
     return Batch(recs, info, Checkpoint(info.key, offset=last * 100, line=last, done=done))
+
+
+class InjectedFailure(RuntimeError):
+    """Raised by :func:`fail_at_checkpoint_write` where the sink writes its checkpoint."""
+
+
+def fail_at_checkpoint_write(sink: Any, table: str = "order_item") -> list[int]:
+    """Make the sink's next checkpoint write raise, *after* the batch's rows were written.
+
+    This is the failure a transaction exists for: the rows are in (the
+    returned list gets how many rows the table holds at that moment, seen from
+    inside the transaction), the checkpoint is not.  Database sinks get a
+    connection whose checkpoint statement raises; the directory sink's state
+    file write raises after the batch was appended.
+    """
+    from streamer.sinks.directory import DirSink
+    from streamer.sinks.embedded import EmbeddedSqlSink
+    from streamer.sinks.postgres import PostgresSink
+    from streamer.sinks.rows import CHECKPOINT_TABLE
+
+    seen: list[int] = []
+
+    def is_checkpoint_write(sql: str) -> bool:
+        return sql.lstrip().upper().startswith("INSERT") and CHECKPOINT_TABLE in sql
+
+    if isinstance(sink, EmbeddedSqlSink):
+        real = sink._conn
+
+        class FailingConnection:
+            def execute(self, sql: str, *args: Any) -> Any:
+                if is_checkpoint_write(sql):
+                    seen.append(real.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+                    raise InjectedFailure("checkpoint write failed after the rows")
+                return real.execute(sql, *args)
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(real, name)
+
+        sink._conn = FailingConnection()
+    elif isinstance(sink, PostgresSink):
+        real = sink._conn
+
+        class FailingAsyncConnection:
+            async def execute(self, sql: str, *args: Any) -> Any:
+                if is_checkpoint_write(sql):
+                    seen.append(await real.fetchval(f"SELECT count(*) FROM {sink.schema}.{table}"))
+                    raise InjectedFailure("checkpoint write failed after the rows")
+                return await real.execute(sql, *args)
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(real, name)
+
+        sink._conn = FailingAsyncConnection()
+    elif isinstance(sink, DirSink):
+
+        def failing_state_write() -> None:
+            seen.append(len(dir_records(sink.directory).get(table, [])))
+            raise InjectedFailure("state write failed after the records were appended")
+
+        sink._write_state = failing_state_write  # type: ignore[method-assign]
+    else:  # pragma: no cover - a new sink type must say where its checkpoint is written
+        raise TypeError(f"no checkpoint-write failure for {type(sink).__name__}")
+    return seen
