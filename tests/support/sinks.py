@@ -156,3 +156,61 @@ def fail_at_checkpoint_write(sink: Any, table: str = "order_item") -> list[int]:
     else:  # pragma: no cover - a new sink type must say where its checkpoint is written
         raise TypeError(f"no checkpoint-write failure for {type(sink).__name__}")
     return seen
+
+
+class AcceptedIds:
+    """Wraps a sink and logs ``(part index, record Id)`` of every batch its ``write`` accepted.
+
+    Exactly-once is then checked on the multiset of ids the sink was made to
+    store across runs, which a primary key cannot hide: a resume that
+    re-delivers a record counts it twice even though the upsert keeps one row.
+    ``fail_after`` writes, the next one raises ``RuntimeError("crash")``.
+    """
+
+    def __init__(self, inner: Any, fail_after: int | None = None) -> None:
+        self.inner = inner
+        self.fail_after = fail_after
+        self.accepted: list[tuple[int, str]] = []
+        self.writes = 0
+
+    async def open(self) -> None:
+        await self.inner.open()
+
+    async def write(self, batch: Batch) -> None:
+        if self.fail_after is not None and self.writes == self.fail_after:
+            raise RuntimeError("crash")
+        await self.inner.write(batch)
+        self.writes += 1
+        self.accepted.extend((batch.part.index, r.data["Id"]) for r in batch.records)
+
+    async def close(self, error: BaseException | None) -> None:
+        await self.inner.close(error)
+
+    def ids(self, part: int | None = None) -> list[str]:
+        return [i for p, i in self.accepted if part is None or p == part]
+
+
+def committed_by_index(checkpoints: dict[str, Checkpoint]) -> dict[int, Checkpoint]:
+    """Checkpoints of one source's parts by part index (the last segment of the key)."""
+    return {int(key.rsplit("/", 1)[1]): c for key, c in checkpoints.items()}
+
+
+def assert_resumed_at_commits(
+    requests: list[tuple[str, str, dict[str, str]]], export: Any, committed: dict[int, Checkpoint]
+) -> None:
+    """Each part of a resumed run was first asked for at exactly its committed offset.
+
+    ``requests`` are the simulator's requests of the resumed run only.  A
+    finished part is not fetched again; a part with a committed offset starts
+    with ``Range: bytes=<offset>-``; a part with nothing committed starts at 0.
+    """
+    for index in range(len(export.files)):
+        path = f"/files/{export.id}/{export.file_name(index)}"
+        gets = [headers for method, p, headers in requests if method == "GET" and p == path]
+        checkpoint = committed.get(index)
+        if checkpoint is not None and checkpoint.done:
+            assert gets == [], f"part {index} was finished yet fetched again: {gets}"
+            continue
+        assert gets, f"part {index} was never fetched by the resumed run"
+        expected = f"bytes={checkpoint.offset}-" if checkpoint is not None and checkpoint.offset else None
+        assert gets[0].get("Range") == expected, f"part {index}: first request {gets[0]}, committed {checkpoint}"
