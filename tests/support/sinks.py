@@ -214,3 +214,67 @@ def assert_resumed_at_commits(
         assert gets, f"part {index} was never fetched by the resumed run"
         expected = f"bytes={checkpoint.offset}-" if checkpoint is not None and checkpoint.offset else None
         assert gets[0].get("Range") == expected, f"part {index}: first request {gets[0]}, committed {checkpoint}"
+
+
+WRITES_TABLE = "_streamer_test_writes"
+"""One row per committed insert or update of a record row (a table without a key, filled by triggers)."""
+
+
+def count_sqlite_writes(path: Path, table: str = "order_item") -> None:
+    """Create ``table`` as the SQLite sink would, with triggers logging every row write to :data:`WRITES_TABLE`.
+
+    A primary key keeps one row per id whatever happens; the log keeps them
+    all, so a record written twice (re-delivered by a resume) shows up, and a
+    write rolled back with its transaction (a killed run) does not.
+    """
+    from streamer.sinks.sqlite import SqliteSink
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute(SqliteSink(path)._create_table_sql(table))
+        conn.execute(f"CREATE TABLE {WRITES_TABLE} (id TEXT NOT NULL)")
+        for event in ("INSERT", "UPDATE"):
+            conn.execute(
+                f"CREATE TRIGGER log_{event.lower()} AFTER {event} ON {table} "
+                f"BEGIN INSERT INTO {WRITES_TABLE} VALUES (NEW.id); END"
+            )
+    finally:
+        conn.close()
+
+
+def sqlite_writes(path: Path) -> Counter[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return Counter(r[0] for r in conn.execute(f"SELECT id FROM {WRITES_TABLE}"))
+    finally:
+        conn.close()
+
+
+async def count_postgres_writes(dsn: str, schema: str, table: str = "order_item") -> None:
+    """:func:`count_sqlite_writes` for PostgreSQL: the sink's table, pre-created with a logging trigger."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            f"CREATE SCHEMA {schema}; "
+            f"CREATE TABLE {schema}.{table} (id TEXT PRIMARY KEY, enterprise_id TEXT, updated_utc TEXT, "
+            "record JSONB NOT NULL); "
+            f"CREATE TABLE {schema}.{WRITES_TABLE} (id TEXT NOT NULL); "
+            f"CREATE FUNCTION {schema}.log_write() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            f"BEGIN INSERT INTO {schema}.{WRITES_TABLE} VALUES (NEW.id); RETURN NULL; END $$; "
+            f"CREATE TRIGGER log_write AFTER INSERT OR UPDATE ON {schema}.{table} "
+            f"FOR EACH ROW EXECUTE FUNCTION {schema}.log_write()"
+        )
+    finally:
+        await conn.close()
+
+
+async def postgres_writes(dsn: str, schema: str) -> Counter[str]:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        return Counter(r["id"] for r in await conn.fetch(f"SELECT id FROM {schema}.{WRITES_TABLE}"))
+    finally:
+        await conn.close()
