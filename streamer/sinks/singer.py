@@ -34,6 +34,13 @@ def stream_schema(source: str, entity_type: str | None) -> dict[str, Any]:
     return schema
 
 
+def _declaring(schema: dict[str, Any], keys: list[str]) -> dict[str, Any]:
+    """``schema`` with every key property in ``properties``: targets look keys up there, an open schema has none."""
+    properties = schema.get("properties", {})
+    missing = {k: {} for k in keys if k not in properties}
+    return {**schema, "properties": {**properties, **missing}} if missing else schema
+
+
 class SingerSink:
     """Writes Singer messages to stdout (or a binary stream).
 
@@ -62,13 +69,14 @@ class SingerSink:
         lines = []
         if stream not in self._schemas_sent:
             self._schemas_sent.add(stream)
+            keys = [k for k in self._key_properties if k in batch.records[0].decoded()]
             lines.append(
                 orjson.dumps(
                     {
                         "type": "SCHEMA",
                         "stream": stream,
-                        "schema": stream_schema(info.source, info.entity_type),
-                        "key_properties": [k for k in self._key_properties if k in batch.records[0].decoded()],
+                        "schema": _declaring(stream_schema(info.source, info.entity_type), keys),
+                        "key_properties": keys,
                     }
                 )
             )
