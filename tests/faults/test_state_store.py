@@ -228,7 +228,7 @@ async def test_a_save_writes_a_temp_file_fsyncs_it_renames_it_and_fsyncs_the_dir
     await store.close(None)
 
 
-@pytest.mark.parametrize("failing", ["write", "fsync", "replace"])
+@pytest.mark.parametrize("failing", ["write", "fsync", "replace", "replace+unlink"])
 async def test_a_failed_save_leaves_the_old_document_and_no_temp_file(tmp_path, monkeypatch, failing):
     path = tmp_path / "state.json"
     store = JsonFileStateStore(path, flush_interval=0)
@@ -239,13 +239,18 @@ async def test_a_failed_save_leaves_the_old_document_and_no_temp_file(tmp_path, 
     def disk_full(*args):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(os, failing, disk_full)
+    for name in failing.split("+"):
+        monkeypatch.setattr(os, name, disk_full)
     with pytest.raises(StateError, match=r"cannot save state to state file .*state\.json: \[Errno 28\] No space left") as info:
         await store.acknowledge(Checkpoint("p/-/0", 20, 2))
     monkeypatch.undo()
     assert isinstance(info.value.__cause__, OSError) and info.value.__cause__.errno == 28
     assert path.read_bytes() == before and _doc(path)["parts"]["p/-/0"]["line"] == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json", "state.json.lock"]
+    leftovers = sorted(p.name for p in tmp_path.iterdir())
+    if "unlink" in failing:  # the clean-up failing too must not hide why the save failed
+        assert len(leftovers) == 3 and leftovers[0].startswith(".state.json.") and leftovers[0].endswith(".tmp")
+    else:
+        assert leftovers == ["state.json", "state.json.lock"]
     store.release()
 
 
@@ -430,3 +435,29 @@ def test_begin_run_works_with_a_store_that_has_only_the_protocol(tmp_path):
     assert begin_run(store, None, resume=True) == {"k": Checkpoint("k", 1, 1)}  # type: ignore[arg-type]
     assert begin_run(store, None, resume=False) is None  # type: ignore[arg-type]
     assert store.calls == ["load", "attach restore=True", "load", "reset", "attach restore=False"]
+
+
+async def test_urls_without_a_query_are_kept_as_written(tmp_path):
+    path = tmp_path / "state.json"
+    store = JsonFileStateStore(path)
+    begin_run(store, None, resume=True)
+    message = "GET https://host.example/plain.jsonl failed, see https://docs.example/retry#limits"
+    await store.close(RuntimeError(message))
+    assert _doc(path)["run"]["error"] == f"RuntimeError: {message}"
+
+
+async def test_reset_and_mark_running_are_saved_by_the_next_flush(tmp_path):
+    path = tmp_path / "state.json"
+    store = JsonFileStateStore(path, flush_interval=0)
+    begin_run(store, None, resume=True)
+    await store.acknowledge(Checkpoint("p/-/0", 10, 1, done=True))
+    await store.close(None)
+    again = JsonFileStateStore(path, flush_interval=0)
+    again.load()
+    again.reset()
+    await again.flush()
+    assert _doc(path)["parts"] == {} and _doc(path)["run"] == {}
+    again.mark_running()
+    await again.flush()
+    assert _doc(path)["run"]["status"] == "running"
+    again.release()
