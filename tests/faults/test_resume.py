@@ -26,6 +26,7 @@ from tests.support.faults import (
     expected_ids,
     ids_in_file,
 )
+from tests.support.sinks import sqlite_rows
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(60)]
 
@@ -156,10 +157,19 @@ async def test_transactional_sink_checkpoints_win_over_the_state_file(tmp_path):
             await run(SimSource(sim, exports), DyingSqlite(db), config=CONFIG,
                       state=JsonFileStateStore(state, flush_interval=3600))
         committed = sum(c.line for c in (await sqlite.SqliteSink(db).load_checkpoints()).values())
-        stats = await run(SimSource(sim, exports), sqlite.SqliteSink(db), config=CONFIG, state=state)
-    assert committed > 0
-    # resumed from the database's own checkpoints: nothing it committed was sent again
+        stored_before = [row[0] for row in sqlite_rows(db)["order_item"]]
+        resent: list[str] = []
+
+        class CountingSqlite(sqlite.SqliteSink):
+            async def write(self, batch: Batch) -> None:
+                await super().write(batch)
+                resent.extend(r.data["Id"] for r in batch.records)
+
+        stats = await run(SimSource(sim, exports), CountingSqlite(db), config=CONFIG, state=state)
+    assert committed > 0 and len(stored_before) == committed
+    # resumed from the database's own checkpoints: nothing it committed was sent again, by identity
     assert stats.records == len(expected_ids(exports)) - committed
+    assert Counter(stored_before + resent) == Counter(expected_ids(exports))
 
 
 async def test_finished_run_resumed_again_delivers_nothing(tmp_path):
