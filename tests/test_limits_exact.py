@@ -115,3 +115,19 @@ async def test_progress_resets_the_budget_once_then_failures_count_again() -> No
                 raise RetryableHTTPError("503")
     # 1 failure, then progress resets the count: 3 more failures without progress
     assert attempts == 4
+
+
+def test_retry_log_lines_name_the_error_type_and_its_message() -> None:
+    from streamer.http.retry import _describe
+
+    assert _describe(ValueError("bad gateway")) == "ValueError: bad gateway"
+    assert _describe(TimeoutError()) == "TimeoutError: TimeoutError"  # an empty message shows the type
+    assert _describe(None) == "an unknown failure"
+
+
+def test_secrets_of_six_characters_or_more_are_masked() -> None:
+    from streamer.http.redact import redact_text, register_secret
+
+    register_secret("s6x9q2")  # exactly six
+    register_secret("k7p3z")  # five: too short to mask without mangling ordinary words
+    assert redact_text("auth s6x9q2 and k7p3z") == "auth *** and k7p3z"
