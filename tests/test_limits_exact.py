@@ -131,3 +131,46 @@ def test_secrets_of_six_characters_or_more_are_masked() -> None:
     register_secret("s6x9q2")  # exactly six
     register_secret("k7p3z")  # five: too short to mask without mangling ordinary words
     assert redact_text("auth s6x9q2 and k7p3z") == "auth *** and k7p3z"
+
+
+BOM = b"\xef\xbb\xbf"
+
+
+def test_a_bom_split_over_three_chunks_is_stripped_and_counted_in_the_offset() -> None:
+    splitter = LineSplitter(part="p", max_line_bytes=100)
+    assert splitter.feed(BOM[:1]) == [] and splitter.feed(BOM[1:2]) == []
+    assert splitter.feed(BOM[2:] + b'{"a":1}\n{"b"') == [b'{"a":1}']
+    assert (splitter.bom, splitter.offset, splitter.line, splitter.buffered) == (3, 3 + 8, 1, 4)
+    assert splitter.feed(b":2}\n") == [b'{"b":2}']
+
+
+def test_a_short_first_chunk_that_is_no_bom_is_not_held_back() -> None:
+    splitter = LineSplitter(part="p", max_line_bytes=100)
+    assert splitter.feed(b"7") == []
+    assert splitter.feed(b"\n") == [b"7"]  # at once, not at the end of the file
+    assert (splitter.offset, splitter.bom) == (2, 0)
+
+
+def test_a_file_of_one_line_without_newline_is_flushed_at_the_end() -> None:
+    splitter = LineSplitter(part="p", max_line_bytes=100)
+    assert splitter.feed(b'{"only":1}') == []
+    assert splitter.finish() == [b'{"only":1}']
+    assert (splitter.offset, splitter.line, splitter.buffered) == (10, 1, 0)
+    tiny = LineSplitter(part="p", max_line_bytes=100)
+    tiny.feed(b"{}")  # shorter than a BOM
+    assert tiny.finish() == [b"{}"] and tiny.buffered == 0
+    only_bom = LineSplitter(part="p", max_line_bytes=100)
+    only_bom.feed(BOM)
+    assert only_bom.finish() == [] and only_bom.offset == 3
+
+
+def test_a_held_partial_line_may_reach_the_limit_but_not_pass_it() -> None:
+    splitter = LineSplitter(part="part 1", max_line_bytes=12, offset=40, line=4)
+    assert splitter.feed(b"x" * 12) == []  # exactly the limit, still waiting for its newline
+    assert splitter.feed(b"\n") == [b"x" * 12]
+    splitter.feed(b"y" * 7)
+    with pytest.raises(LineTooLongError) as info:
+        splitter.feed(b"z" * 6)
+    error = info.value
+    assert (error.part, error.line, error.offset, error.snippet) == ("part 1", 6, 53, b"y" * 7)
+    assert error.reason == "line longer than max_line_bytes=12 (no newline in the next 13 bytes)"
