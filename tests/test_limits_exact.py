@@ -8,6 +8,8 @@ line and offset; the limiter keeps Mews' 200 per 30 s and waits for the
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from streamer.decoding.lines import LineSplitter
@@ -128,9 +130,10 @@ def test_retry_log_lines_name_the_error_type_and_its_message() -> None:
 def test_secrets_of_six_characters_or_more_are_masked() -> None:
     from streamer.http.redact import redact_text, register_secret
 
-    register_secret("s6x9q2")  # exactly six
-    register_secret("k7p3z")  # five: too short to mask without mangling ordinary words
-    assert redact_text("auth s6x9q2 and k7p3z") == "auth *** and k7p3z"
+    six, five = secrets.token_hex(3), secrets.token_hex(3)[:5]  # fresh: the registry is process-wide
+    register_secret(six)  # exactly six
+    register_secret(five)  # five: too short to mask without mangling ordinary words
+    assert redact_text(f"auth {six} and {five}") == f"auth *** and {five}"
 
 
 BOM = b"\xef\xbb\xbf"
@@ -174,3 +177,8 @@ def test_a_held_partial_line_may_reach_the_limit_but_not_pass_it() -> None:
     error = info.value
     assert (error.part, error.line, error.offset, error.snippet) == ("part 1", 6, 53, b"y" * 7)
     assert error.reason == "line longer than max_line_bytes=12 (no newline in the next 13 bytes)"
+    wide = LineSplitter(part="p", max_line_bytes=200)
+    wide.feed(b"y" * 150)
+    with pytest.raises(LineTooLongError) as info:
+        wide.feed(b"z" * 60)
+    assert info.value.snippet == b"y" * 120  # the snippet is capped at 120 bytes
