@@ -461,3 +461,52 @@ async def test_reset_and_mark_running_are_saved_by_the_next_flush(tmp_path):
     await again.flush()
     assert _doc(path)["run"]["status"] == "running"
     again.release()
+
+
+def test_state_errors_say_what_and_where(tmp_path):
+    missing_dir = tmp_path / "nowhere" / "state.json"
+    with pytest.raises(StateError, match=r"^cannot create the lock file .*nowhere/state\.json\.lock: No such file or directory$"):
+        JsonFileStateStore(missing_dir).load()
+    directory = tmp_path / "state.json"
+    directory.mkdir()
+    with pytest.raises(StateError, match=r"^cannot read state file .*state\.json: Is a directory$"):
+        JsonFileStateStore(directory).load()
+    newer = tmp_path / "newer.json"
+    newer.write_bytes(orjson.dumps({"format": "streamer-state", "version": 2}))
+    with pytest.raises(StateError, match=r"^state file .*newer\.json has state version 2; this streamer reads 1$"):
+        JsonFileStateStore(newer).load()
+    held = JsonFileStateStore(tmp_path / "held.json")
+    held.load()
+    with pytest.raises(StateError, match=r"in use by another streamer run \(lock .*held\.json\.lock\); wait for it to finish or stop it first$"):
+        JsonFileStateStore(tmp_path / "held.json").load()
+    held.release()
+
+
+async def test_a_new_store_has_saved_nothing_and_a_second_load_keeps_what_is_in_memory(tmp_path):
+    path = tmp_path / "state.json"
+    store = JsonFileStateStore(path, flush_interval=3600)
+    assert store.saves == 0
+    assert JsonFileStateStore(tmp_path / "x.json").flush_interval == 0.5
+    await store.flush()  # nothing acknowledged: nothing to write
+    assert store.saves == 0 and not path.exists()
+    begin_run(store, None, resume=True)
+    assert store.saves == 1
+    await store.acknowledge(Checkpoint("p/-/0", 10, 1))  # coalesced: in memory only
+    store.load()
+    assert store.checkpoints() == {"p/-/0": Checkpoint("p/-/0", 10, 1)}
+    await store.close(None)
+
+
+def test_a_failed_load_can_be_retried_once_the_file_is_fixed(tmp_path):
+    path = tmp_path / "state.json"
+    path.write_text("{torn")
+    store = JsonFileStateStore(path)
+    with pytest.raises(StateError, match="not valid JSON"):
+        store.load()
+    other = JsonFileStateStore(path)  # the failed load released the lock
+    path.write_bytes(orjson.dumps({"format": "streamer-state", "version": 1, "parts": {"k": Checkpoint("k", 5, 1).to_json()}}))
+    other.load()
+    other.release()
+    store.load()
+    assert store.checkpoints() == {"k": Checkpoint("k", 5, 1)}
+    store.release()
