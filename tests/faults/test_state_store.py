@@ -228,7 +228,7 @@ async def test_a_save_writes_a_temp_file_fsyncs_it_renames_it_and_fsyncs_the_dir
     await store.close(None)
 
 
-@pytest.mark.parametrize("failing", ["write", "fsync", "replace", "replace+unlink"])
+@pytest.mark.parametrize("failing", ["write", "fsync", "replace", "write+unlink", "replace+unlink"])
 async def test_a_failed_save_leaves_the_old_document_and_no_temp_file(tmp_path, monkeypatch, failing):
     path = tmp_path / "state.json"
     store = JsonFileStateStore(path, flush_interval=0)
