@@ -62,7 +62,9 @@ async def test_server_ignoring_range_is_handled(sim: Simulator, faults: FaultPla
     faults.ignore_range = True
     ids, stats = await collect(sim.file_urls(export))
     assert_exactly_once_in_order(ids, export)
-    assert stats.retries == 1
+    assert stats.retries == 1 and faults.injected["drop"] == 1  # the drop fired, and was the one retry
+    ranged = [h for (_, p, h) in sim.requests if p.startswith("/files/") and "Range" in h]
+    assert len(ranged) == 1  # resumed with Range, answered with 200: the prefix is discarded
 
 
 async def test_gzip_file_resume_keeps_inflate_state(sim: Simulator, faults: FaultPlan) -> None:
@@ -71,7 +73,7 @@ async def test_gzip_file_resume_keeps_inflate_state(sim: Simulator, faults: Faul
     faults.drop_at[f"{export.id}/0"] = [gz_size // 3, 2 * gz_size // 3]
     ids, stats = await collect(sim.file_urls(export))
     assert_exactly_once_in_order(ids, export)
-    assert stats.retries == 2
+    assert stats.retries == 2 and faults.injected["drop"] == 2
 
 
 async def test_content_encoding_gzip_resume() -> None:
@@ -81,7 +83,7 @@ async def test_content_encoding_gzip_resume() -> None:
         faults.drop_at[f"{export.id}/0"] = [export.files[0].gzip_size // 2]
         ids, stats = await collect(sim.file_urls(export))
         assert_exactly_once_in_order(ids, export)
-        assert stats.retries == 1
+        assert stats.retries == 1 and faults.injected["drop"] == 1
         encodings = [h.get("Accept-Encoding") for (_, p, h) in sim.requests if p.startswith("/files/")]
         assert encodings == ["gzip", "gzip"]
 

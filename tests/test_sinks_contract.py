@@ -8,6 +8,7 @@ What was stored is read back with the backend's own client, not the sink.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,19 @@ from streamer.sinks.duckdb import DuckDBSink
 from streamer.sinks.postgres import PostgresSink
 from streamer.sinks.sqlite import SqliteSink
 from tests.support.pg_fixture import postgres_dsn  # noqa: F401  (fixture)
-from tests.support.sinks import dir_records, duckdb_rows, duplicates, make_batch, postgres_rows, sqlite_rows
+from tests.support.sinks import (
+    AcceptedIds,
+    InjectedFailure,
+    assert_resumed_at_commits,
+    committed_by_index,
+    dir_records,
+    duckdb_rows,
+    duplicates,
+    fail_at_checkpoint_write,
+    make_batch,
+    postgres_rows,
+    sqlite_rows,
+)
 
 Reader = Callable[[], Awaitable[dict[str, list[dict[str, Any]]]]]
 """table → stored records (the JSON), read with the backend's own client."""
@@ -108,16 +121,26 @@ async def test_streams_a_multi_entity_export_exactly_once(backend: Backend, sim:
 
 
 async def test_checkpoint_commits_with_its_batch_and_a_failed_batch_leaves_neither(backend: Backend) -> None:
+    first = {"Id": "a", "EnterpriseId": "e1", "UpdatedUtc": "2025-01-01T00:00:00Z", "v": 1}
     sink = backend.sink
     await sink.open()
-    await sink.write(make_batch([{"Id": "a", "EnterpriseId": "e1", "UpdatedUtc": "2025-01-01T00:00:00Z", "v": 1}]))
-    unserialisable = make_batch([{"Id": "b", "v": 2}, {"Id": "c", "v": {1, 2}}], first_line=2)
+    await sink.write(make_batch([first]))
+    # a batch that fails before any SQL runs (its record cannot be serialised) ...
     with pytest.raises(TypeError):
-        await sink.write(unserialisable)
+        await sink.write(make_batch([{"Id": "b", "v": 2}, {"Id": "c", "v": {1, 2}}], first_line=2))
+    # ... and one that fails inside the transaction: rows written, then the checkpoint write raises
+    rows_seen_in_transaction = fail_at_checkpoint_write(sink)
+    with pytest.raises(InjectedFailure):
+        await sink.write(make_batch([{"Id": "b", "v": 2}, {"Id": "c", "v": 3}], first_line=2))
+    assert rows_seen_in_transaction == [3], "the failure must come after the batch's rows were written"
     await sink.close(None)
+    if not backend.keyed:
+        fresh = backend.fresh()  # a restarted run: the sink rolls back what its state does not name
+        await fresh.open()
+        await fresh.close(None)
 
     stored = await backend.read()
-    assert stored == {"order_item": [{"Id": "a", "EnterpriseId": "e1", "UpdatedUtc": "2025-01-01T00:00:00Z", "v": 1}]}
+    assert stored == {"order_item": [first]}
     checkpoints = await backend.fresh().load_checkpoints()
     assert list(checkpoints) == ["test/exp/0"]
     assert (checkpoints["test/exp/0"].line, checkpoints["test/exp/0"].offset) == (1, 100)
@@ -144,68 +167,79 @@ async def test_upserts_by_id_or_appends(backend: Backend) -> None:
     assert checkpoint.done and checkpoint.line == 7
 
 
-async def test_key_columns_and_checkpoint_fields_round_trip(backend: Backend, tmp_path: Path) -> None:
+async def test_checkpoint_fields_round_trip(backend: Backend) -> None:
     sink = backend.sink
     await sink.open()
-    batch = make_batch([{"Id": "k1", "EnterpriseId": "ent-9", "UpdatedUtc": "2025-03-04T05:06:07Z"}])
-    state = {"header": ["Id", "Name"], "delimiter": ";"}
-    batch = Batch(batch.records, batch.part, Checkpoint(batch.checkpoint.part_key, 100, 1, decoder_state=state,
-                                                        compressed=True, etag='"v1-abc"'))
-    await sink.write(batch)
+    await sink.write(_keyed_batch())
     await sink.close(None)
     checkpoint = (await backend.fresh().load_checkpoints())["test/exp/0"]
-    assert checkpoint.decoder_state == state and checkpoint.compressed and not checkpoint.done
+    assert checkpoint == Checkpoint("test/exp/0", 100, 1, decoder_state=STATE, compressed=True, etag='"v1-abc"')
+    assert checkpoint.decoder_state == STATE and checkpoint.compressed and not checkpoint.done
     assert checkpoint.etag == '"v1-abc"'  # a resume in another process refuses a rewritten file
+
+
+DATABASES = ["sqlite", "duckdb", "postgres"]
+"""The backends with key columns and a checkpoint table (files have neither)."""
+
+
+@pytest.mark.parametrize("backend", DATABASES, indirect=True)
+async def test_key_columns_are_stored_beside_the_record(backend: Backend) -> None:
+    sink = backend.sink
+    await sink.open()
+    await sink.write(_keyed_batch())
+    await sink.close(None)
     if isinstance(sink, SqliteSink):
         rows = sqlite_rows(sink.path)["order_item"]
     elif isinstance(sink, DuckDBSink):
         rows = duckdb_rows(sink.path)["order_item"]
-    elif isinstance(sink, PostgresSink):
-        rows = (await postgres_rows(sink.dsn, sink.schema))["order_item"]
     else:
-        return  # files have no key columns
+        rows = (await postgres_rows(sink.dsn, sink.schema))["order_item"]
     assert [r[:3] for r in rows] == [("k1", "ent-9", "2025-03-04T05:06:07Z")]
 
 
+STATE = {"header": ["Id", "Name"], "delimiter": ";"}
+
+
+def _keyed_batch() -> Batch:
+    batch = make_batch([{"Id": "k1", "EnterpriseId": "ent-9", "UpdatedUtc": "2025-03-04T05:06:07Z"}])
+    return Batch(batch.records, batch.part, Checkpoint(batch.checkpoint.part_key, 100, 1, decoder_state=STATE,
+                                                       compressed=True, etag='"v1-abc"'))
+
+
 async def test_resumes_from_what_the_sink_committed(backend: Backend, sim: Simulator) -> None:
-    """A run that stops after some batches, resumed with the sink's own checkpoints."""
+    """A run that stops after some batches, resumed with the sink's own checkpoints.
+
+    Checked by identity: the resumed run delivers, part by part, exactly the
+    records after the committed line, and asks for each part at exactly its
+    committed byte offset; across both runs each id reaches the sink once.
+    """
     export = sim.add_export("Reservation", records=3000, parts=2)
     source = UrlSource(sim.file_urls(export), entity_type="Reservation")
-    delivered = 0
-
-    class StopAfter:
-        """Wraps the sink and fails the run after three batches (like a crash)."""
-
-        def __init__(self, inner: Any) -> None:
-            self.inner = inner
-
-        async def open(self) -> None:
-            await self.inner.open()
-
-        async def write(self, batch: Batch) -> None:
-            nonlocal delivered
-            if delivered == 3:
-                raise RuntimeError("crash")
-            await self.inner.write(batch)
-            delivered += 1
-
-        async def close(self, error: BaseException | None) -> None:
-            await self.inner.close(error)
-
+    crashing = AcceptedIds(backend.sink, fail_after=3)
     with pytest.raises(RuntimeError, match="crash"):
-        await run_export(source, StopAfter(backend.sink), config=_config(batch_size=200, concurrency=2))
+        await run_export(source, crashing, config=_config(batch_size=200, concurrency=2))
     partial = (await backend.read()).get("reservation", [])
     assert 0 < len(partial) < 3000
+    assert sorted(r["Id"] for r in partial) == sorted(crashing.ids())
 
     sink = backend.fresh()
-    checkpoints = await sink.load_checkpoints()
-    assert checkpoints and not all(c.done for c in checkpoints.values())
-    await run_export(source, sink, config=_config(batch_size=200, concurrency=2), checkpoints=checkpoints)
+    committed = committed_by_index(await sink.load_checkpoints())
+    assert committed and not all(c.done for c in committed.values())
+    assert any(c.offset > 0 for c in committed.values())
+    requests_before = len(sim.requests)
+    resumed = AcceptedIds(sink)
+    await run_export(source, resumed, config=_config(batch_size=200, concurrency=2), checkpoints=await sink.load_checkpoints())
+
+    assert Counter(crashing.ids() + resumed.ids()) == Counter(export.ids())  # each id delivered once
+    for index, part in enumerate(export.files):
+        ids = list(part.ids())
+        line = committed[index].line if index in committed else 0
+        assert crashing.ids(index) == ids[:line]
+        assert resumed.ids(index) == ids[line:], f"part {index} re-delivered from the wrong line"
+    assert_resumed_at_commits(sim.requests[requests_before:], export, committed)
     ids = [r["Id"] for r in (await backend.read())["reservation"]]
     assert duplicates(ids) == []
     assert sorted(ids) == sorted(export.ids())
-    # the resumed run asked for the rest of the partly delivered parts only
-    assert any("Range" in headers for _, _, headers in sim.requests)
 
 
 def _config(**options: Any) -> StreamConfig:
@@ -219,10 +253,9 @@ OLD_CHECKPOINT_TABLE = (
 """The checkpoint table as the first release made it (no ``etag``)."""
 
 
+@pytest.mark.parametrize("backend", DATABASES, indirect=True)  # the dir sink's state is JSON: nothing to migrate
 async def test_a_checkpoint_table_from_an_older_release_gains_its_new_columns(backend: Backend) -> None:
     sink = backend.sink
-    if isinstance(sink, DirSink):
-        return  # a JSON document: new keys need no migration
     table = "_streamer_checkpoints"
     old_row = "(part_key, byte_offset, line, done, decoder_state, compressed) VALUES ('test/exp/0', 10, 1, FALSE, NULL, FALSE)"
     if isinstance(sink, PostgresSink):

@@ -58,6 +58,7 @@ async def test_server_ignoring_range_on_resume(tmp_path):
         for i in range(2):
             faults.drop_at[f"{export.id}/{i}"] = [export.file_size(i) // 3, 2 * export.file_size(i) // 3]
         stats, ids = await _run_to_file(SimSource(sim, [export]), tmp_path)
+    assert faults.injected.get("drop") == 4, "not every planned drop fired"
     assert stats.retries >= 4
     assert_exactly_once(ids, export.ids())
 
@@ -85,6 +86,7 @@ async def test_urls_expiring_mid_part_are_re_signed(tmp_path, tell_ttl):
             faults.drop_at[f"{export.id}/{i}"] = [int(export.file_size(i) * 0.8)]
         source = SimSource(sim, [export], url_ttl=0.4, tell_ttl=tell_ttl)
         stats, ids = await _run_to_file(source, tmp_path)
+    assert faults.injected.get("drop") == 3, "a drop never fired: no resume needed a fresh URL"
     assert source.refreshes >= 3 and stats.url_refreshes >= 3
     assert_exactly_once(ids, export.ids())
 

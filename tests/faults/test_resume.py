@@ -8,6 +8,8 @@ for the JSONL file sink and transactional sinks, at-least-once for others.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import orjson
 import pytest
 
@@ -24,6 +26,7 @@ from tests.support.faults import (
     expected_ids,
     ids_in_file,
 )
+from tests.support.sinks import sqlite_rows
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(60)]
 
@@ -109,14 +112,14 @@ async def test_callback_sink_is_at_least_once_and_never_loses_a_record(tmp_path)
     state = tmp_path / "state.json"
     seen: list[str] = []
     calls = 0
-    unacknowledged = 0
+    unacknowledged: list[str] = []
 
     def collect_then_die(batch: Batch) -> None:
-        nonlocal calls, unacknowledged
+        nonlocal calls
         calls += 1
         seen.extend(r.data["Id"] for r in batch.records)
         if calls == 8:
-            unacknowledged = len(batch.records)
+            unacknowledged.extend(r.data["Id"] for r in batch.records)
             raise SinkDied("consumer crashed after handling its batch")
 
     async with Simulator(seed=23) as sim:
@@ -128,13 +131,14 @@ async def test_callback_sink_is_at_least_once_and_never_loses_a_record(tmp_path)
         await run(SimSource(sim, exports), CallbackSink(lambda b: seen.extend(r.data["Id"] for r in b.records)),
                   config=CONFIG, state=state)
     assert_at_least_once(seen, expected_ids(exports))
-    # saved after every batch: only the batch handled but not acknowledged comes again
-    assert len(seen) - len(expected_ids(exports)) == unacknowledged > 0
+    # saved after every batch: only the batch handled but not acknowledged comes again, by identity
+    again = Counter(seen) - Counter(expected_ids(exports))
+    assert unacknowledged and again == Counter(unacknowledged)
     assert first > 0
 
 
 async def test_transactional_sink_checkpoints_win_over_the_state_file(tmp_path):
-    sqlite = pytest.importorskip("streamer.sinks.sqlite")
+    from streamer.sinks import sqlite
 
     class DyingSqlite(sqlite.SqliteSink):
         writes = 0
@@ -153,10 +157,19 @@ async def test_transactional_sink_checkpoints_win_over_the_state_file(tmp_path):
             await run(SimSource(sim, exports), DyingSqlite(db), config=CONFIG,
                       state=JsonFileStateStore(state, flush_interval=3600))
         committed = sum(c.line for c in (await sqlite.SqliteSink(db).load_checkpoints()).values())
-        stats = await run(SimSource(sim, exports), sqlite.SqliteSink(db), config=CONFIG, state=state)
-    assert committed > 0
-    # resumed from the database's own checkpoints: nothing it committed was sent again
+        stored_before = [row[0] for row in sqlite_rows(db)["order_item"]]
+        resent: list[str] = []
+
+        class CountingSqlite(sqlite.SqliteSink):
+            async def write(self, batch: Batch) -> None:
+                await super().write(batch)
+                resent.extend(r.data["Id"] for r in batch.records)
+
+        stats = await run(SimSource(sim, exports), CountingSqlite(db), config=CONFIG, state=state)
+    assert committed > 0 and len(stored_before) == committed
+    # resumed from the database's own checkpoints: nothing it committed was sent again, by identity
     assert stats.records == len(expected_ids(exports)) - committed
+    assert Counter(stored_before + resent) == Counter(expected_ids(exports))
 
 
 async def test_finished_run_resumed_again_delivers_nothing(tmp_path):

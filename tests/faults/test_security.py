@@ -22,6 +22,7 @@ from streamer.cli.options import build_config
 from streamer.http.redact import register_secret
 from streamer.simulator import FaultPlan, Simulator
 from tests.support.faults import SimSource
+from tests.support.require import require_module
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(60)]
 
@@ -128,7 +129,7 @@ def test_the_cli_has_one_switch_to_turn_verification_off():
 @pytest.fixture(scope="module")
 def self_signed(tmp_path_factory):  # type: ignore[no-untyped-def]
     """A certificate for 127.0.0.1 that no CA signed."""
-    x509 = pytest.importorskip("cryptography.x509")
+    x509 = require_module("cryptography.x509", "it is in the test extra: pip install -e '.[test]'")
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID

@@ -4,7 +4,10 @@ gzip both ways, and a crash mid-run with resume — every record exactly once.
 The schedule is a pure function of the seed.  A failure prints the seed;
 rerun exactly that schedule with ``STREAMER_FAULT_SEED=<seed> pytest
 tests/faults/test_seeded_schedule.py``.  Besides a few fixed seeds, each run
-tries one fresh seed, so CI keeps exploring new schedules.
+tries one fresh seed, so CI keeps exploring new schedules.  Every schedule
+crashes (at a write that surely comes, after at least one acknowledged
+batch) and the test asserts that it did: a seed that never crashes would
+test no resume at all.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import os
 import random
 from dataclasses import dataclass
 
+import orjson
 import pytest
 
 from streamer import JsonlSink, RetryPolicy, StreamConfig, run
@@ -59,22 +63,33 @@ class Schedule:
     @classmethod
     def from_seed(cls, seed: int) -> Schedule:
         rng = random.Random(seed)
+        entities = [
+            (entity, rng.randrange(200, 2500), rng.randrange(1, 4), rng.random() < 0.4)
+            for entity in rng.sample(["OrderItem", "Payment", "Reservation", "Customer"], rng.randrange(1, 4))
+        ]
+        if sum(parts for _, _, parts, _ in entities) == 1:  # two parts at least: the crash surely comes
+            entity, records, _, gz = entities[0]
+            entities[0] = (entity, records, 2, gz)
+        content_encoding = rng.random() < 0.3
+        drops_per_part = rng.randrange(0, 4)
+        error_rate = rng.choice([0.0, 0.1, 0.25])
+        throttle_rate = rng.choice([0.0, 0.1, 0.2])
+        drop_rate = rng.choice([0.0, 0.02, 0.05])
+        ignore_range = rng.random() < 0.2
+        concurrency = rng.randrange(1, 6)
         return cls(
             seed=seed,
-            entities=[
-                (entity, rng.randrange(200, 2500), rng.randrange(1, 4), rng.random() < 0.4)
-                for entity in rng.sample(["OrderItem", "Payment", "Reservation", "Customer"], rng.randrange(1, 4))
-            ],
-            content_encoding=rng.random() < 0.3,
-            drops_per_part=rng.randrange(0, 4),
-            error_rate=rng.choice([0.0, 0.1, 0.25]),
-            throttle_rate=rng.choice([0.0, 0.1, 0.2]),
-            drop_rate=rng.choice([0.0, 0.02, 0.05]),
-            ignore_range=rng.random() < 0.2,
-            concurrency=rng.randrange(1, 6),
+            entities=entities,
+            content_encoding=content_encoding,
+            drops_per_part=drops_per_part,
+            error_rate=error_rate,
+            throttle_rate=throttle_rate,
+            drop_rate=drop_rate,
+            ignore_range=ignore_range,
+            concurrency=concurrency,
             batch_size=rng.choice([1, 37, 100, 500]),
             ordered=rng.random() < 0.3,
-            crash_at=rng.randrange(1, 12),
+            crash_at=rng.randrange(2, 12),  # or at the first part end from the second write on
             crash_after_write=rng.random() < 0.5,
             flush_interval=rng.choice([0.0, 0.05, 3600.0]),
         )
@@ -120,14 +135,24 @@ async def _run_schedule(tmp_path, s: Schedule) -> None:
                 size = export.files[i].gzip_size if encoded else export.file_size(i)
                 if size > 2 and s.drops_per_part:
                     faults.drop_at[f"{export.id}/{i}"] = rng.sample(range(1, size - 1), s.drops_per_part)
-        crashed = False
-        dying = DyingFileSink(out, die_at=s.crash_at, after_write=s.crash_after_write)
-        try:
+        dying = DyingFileSink(out, die_at=s.crash_at, after_write=s.crash_after_write, die_by_part_end=True)
+        with pytest.raises(SinkDied):  # every schedule crashes: a run that never does proves no resume
             await run(SimSource(sim, exports), dying, config=config,
                       state=JsonFileStateStore(state, flush_interval=s.flush_interval))
-        except SinkDied:
-            crashed = True
-        if crashed:
-            await run(SimSource(sim, exports), JsonlSink(out), config=config,
-                      state=JsonFileStateStore(state, flush_interval=s.flush_interval))
-    assert_exactly_once(ids_in_file(out), expected_ids(exports), f"seed {s.seed}, crashed={crashed}")
+        assert 2 <= dying.writes <= s.crash_at
+        acknowledged = _acknowledged(state)
+        assert acknowledged, f"seed {s.seed}: nothing was acknowledged before the crash"
+        committed = ids_in_file(out)  # the sink is rolled back to its mark when the run resumes
+        await run(SimSource(sim, exports), JsonlSink(out), config=config,
+                  state=JsonFileStateStore(state, flush_interval=s.flush_interval))
+    delivered = ids_in_file(out)
+    assert_exactly_once(delivered, expected_ids(exports), f"seed {s.seed}")
+    # the records acknowledged before the crash were kept, not fetched again
+    kept = sum(acknowledged.values())
+    assert 0 < kept <= len(committed) and delivered[:kept] == committed[:kept]
+
+
+def _acknowledged(state) -> dict[str, int]:
+    """Lines acknowledged per part in the state file a crashed run left (parts with none left out)."""
+    parts = orjson.loads(state.read_bytes())["parts"]
+    return {key: entry["line"] for key, entry in parts.items() if entry["line"] > 0}

@@ -147,20 +147,32 @@ class SinkDied(Exception):
 
 
 class DyingFileSink(JsonlSink):
-    """A JSONL file sink that dies at write number ``die_at``, before or after writing it."""
+    """A JSONL file sink that dies at write number ``die_at``, before or after writing it.
 
-    def __init__(self, path, *, die_at: int, after_write: bool) -> None:
+    With ``die_by_part_end`` it dies at the latest at the first part-ending
+    batch from the second write on: a run with at least two parts then always
+    crashes, after at least one acknowledged batch, whatever its batch count.
+    """
+
+    def __init__(self, path, *, die_at: int, after_write: bool, die_by_part_end: bool = False) -> None:
         super().__init__(path)
         self.die_at = die_at
         self.after_write = after_write
+        self.die_by_part_end = die_by_part_end
         self.writes = 0
         self.written: list[Batch] = []
 
+    def _dies(self, batch: Batch) -> bool:
+        if self.writes == self.die_at:
+            return True
+        return self.die_by_part_end and self.writes >= 2 and batch.checkpoint.done
+
     async def write(self, batch: Batch) -> None:
         self.writes += 1
-        if self.writes == self.die_at and not self.after_write:
+        dies = self._dies(batch)
+        if dies and not self.after_write:
             raise SinkDied(f"disk full at batch {self.writes}")
         await super().write(batch)
-        if self.writes == self.die_at:
+        if dies:
             raise SinkDied(f"killed after writing batch {self.writes}")
         self.written.append(batch)

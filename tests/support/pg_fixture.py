@@ -11,6 +11,7 @@ import contextlib
 import pytest
 
 from tests.support.postgres import find_bindir, temporary_postgres
+from tests.support.require import missing
 
 _server: dict[str, str] = {}
 
@@ -21,7 +22,7 @@ def postgres_dsn(request: pytest.FixtureRequest) -> str:
         return _server["dsn"]
     bindir = find_bindir()
     if bindir is None:
-        pytest.skip(
+        missing(
             "no PostgreSQL server binaries (initdb) on this machine; "
             ".ci/setup.d/20-postgres.sh installs them (apt-get install postgresql)"
         )
