@@ -17,13 +17,23 @@ from streamer.errors import ConfigError
 from streamer.incremental.storage import is_not_older
 from streamer.sinks.embedded import EmbeddedSqlSink
 from streamer.sinks.rows import Row
+from streamer.tables.dialects import DUCKDB
+from streamer.tables.state import TypedOptions, check_layout
 
 
 class DuckDBSink(EmbeddedSqlSink):
     """``DuckDBSink("out.duckdb")``: records into DuckDB, exactly once across restarts."""
 
-    def __init__(self, path: str | Path, *, table_prefix: str = "") -> None:
+    def __init__(
+        self, path: str | Path, *, table_prefix: str = "", layout: str = "typed",
+        typed: TypedOptions | None = None, memory_limit: str = "256MB",
+    ) -> None:
         super().__init__(path, table_prefix=table_prefix)
+        self.memory_limit = memory_limit  # DuckDB's default is 80% of RAM
+        if check_layout(layout) == "typed":  # new tables typed, loaded through Arrow (streamer/tables)
+            from streamer.tables.embedded import EmbeddedTypedTables
+
+            self._typed = EmbeddedTypedTables(DUCKDB, typed or TypedOptions())
         try:
             import duckdb  # noqa: F401
         except ImportError as exc:  # pragma: no cover - depends on the install
@@ -32,7 +42,7 @@ class DuckDBSink(EmbeddedSqlSink):
     def _connect(self) -> Any:
         import duckdb
 
-        return duckdb.connect(str(self.path))
+        return duckdb.connect(str(self.path), config={"memory_limit": self.memory_limit})
 
     def _create_table_sql(self, table: str) -> str:
         return (

@@ -35,6 +35,8 @@ class EmbeddedSqlSink(abc.ABC):
         self._conn: Any = None
         self._tables: set[str] = set()
         self._limiter = anyio.CapacityLimiter(1)
+        self._typed: Any = None
+        """The typed layout (:class:`streamer.tables.embedded.EmbeddedTypedTables`), or ``None`` for JSON only."""
 
     # -- what a database must provide
 
@@ -85,12 +87,15 @@ class EmbeddedSqlSink(abc.ABC):
     def _write_sync(self, batch: Batch) -> None:
         conn = self._conn
         table = table_name(batch.part, self.table_prefix) if batch.records else ""
-        if table and table not in self._tables:
+        typed = bool(table) and self._typed is not None and self._typed.is_typed(conn, table, batch)
+        if table and not typed and table not in self._tables:
             conn.execute(self._create_table_sql(table))
             self._tables.add(table)
         conn.execute("BEGIN")
         try:
-            if table:
+            if typed:  # streamer/tables: one column per field, evolving in this transaction
+                self._typed.load(conn, table, batch)
+            elif table:
                 self._upsert(conn, table, batch_rows(batch))
             conn.execute(self._checkpoint_upsert, checkpoint_row(batch.checkpoint))
             write_bookmarks_sync(conn, batch.bookmarks)  # an incremental window's end, with its last batch

@@ -17,13 +17,21 @@ from typing import Any
 from streamer.sinks.embedded import EmbeddedSqlSink
 from streamer.incremental.storage import newer_only
 from streamer.sinks.rows import Row
+from streamer.tables.dialects import SQLITE
+from streamer.tables.embedded import EmbeddedTypedTables
+from streamer.tables.state import TypedOptions, check_layout
 
 
 class SqliteSink(EmbeddedSqlSink):
     """``SqliteSink("out.db")``: records into SQLite, exactly once across restarts."""
 
-    def __init__(self, path: str | Path, *, table_prefix: str = "", synchronous: str = "NORMAL") -> None:
+    def __init__(
+        self, path: str | Path, *, table_prefix: str = "", synchronous: str = "NORMAL",
+        layout: str = "typed", typed: TypedOptions | None = None,
+    ) -> None:
         super().__init__(path, table_prefix=table_prefix)
+        if check_layout(layout) == "typed":  # new tables typed (streamer/tables); tables with a record column stay JSON
+            self._typed = EmbeddedTypedTables(SQLITE, typed or TypedOptions())
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
         self.synchronous = synchronous.upper()
