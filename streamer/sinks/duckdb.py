@@ -18,7 +18,7 @@ from streamer.incremental.storage import is_not_older
 from streamer.sinks.embedded import EmbeddedSqlSink
 from streamer.sinks.rows import Row
 from streamer.tables.dialects import DUCKDB
-from streamer.tables.state import TypedOptions, check_layout
+from streamer.tables.state import TypedOptions, check_layout, require_arrow
 
 
 class DuckDBSink(EmbeddedSqlSink):
@@ -31,6 +31,7 @@ class DuckDBSink(EmbeddedSqlSink):
         super().__init__(path, table_prefix=table_prefix)
         self.memory_limit = memory_limit  # DuckDB's default is 80% of RAM
         if check_layout(layout) == "typed":  # new tables typed, loaded through Arrow (streamer/tables)
+            require_arrow("DuckDB")
             from streamer.tables.embedded import EmbeddedTypedTables
 
             self._typed = EmbeddedTypedTables(DUCKDB, typed or TypedOptions())

@@ -35,8 +35,9 @@ from streamer.sinks.rows import (
     checkpoint_row,
     table_name,
 )
+from streamer.tables.state import TypedOptions, check_layout, options_from_params, require_arrow
 
-_OUR_PARAMS = ("schema", "table_prefix")
+_OUR_PARAMS = ("schema", "table_prefix", "layout", "contract", "max_nesting")
 """Query parameters of a sink URL that are ours, not libpq's."""
 
 
@@ -53,9 +54,18 @@ def split_dsn(url: str) -> tuple[str, dict[str, str]]:
 class PostgresSink:
     """``PostgresSink("postgresql://user:pw@host/db", schema="raw")``."""
 
-    def __init__(self, dsn: str, *, schema: str = "public", table_prefix: str = "") -> None:
+    def __init__(
+        self, dsn: str, *, schema: str = "public", table_prefix: str = "", layout: str = "typed",
+        typed: TypedOptions | None = None,
+    ) -> None:
         self.dsn = dsn
         self.schema = check_identifier(schema, "schema")
+        self._typed: Any = None
+        if check_layout(layout) == "typed":  # new tables typed (streamer/tables); tables with a record column stay JSON
+            require_arrow("PostgreSQL")
+            from streamer.tables.postgres import PostgresTypedTables
+
+            self._typed = PostgresTypedTables(self.schema, typed or TypedOptions())
         self.table_prefix = table_prefix
         self.records = 0
         self._conn: Any = None
@@ -66,7 +76,9 @@ class PostgresSink:
     @classmethod
     def from_url(cls, url: str) -> PostgresSink:
         dsn, options = split_dsn(url)
-        return cls(dsn, schema=options.get("schema", "public"), table_prefix=options.get("table_prefix", ""))
+        layout, typed = options_from_params(options)
+        return cls(dsn, schema=options.get("schema", "public"), table_prefix=options.get("table_prefix", ""),
+                   layout=layout, typed=typed)
 
     @property
     def _checkpoints(self) -> str:
@@ -104,12 +116,15 @@ class PostgresSink:
 
     async def write(self, batch: Batch) -> None:
         conn = self._conn
-        rows = batch_rows(batch) if batch.records else []
-        table = table_name(batch.part, self.table_prefix) if rows else ""
-        if table and table not in self._tables:
+        table = table_name(batch.part, self.table_prefix) if batch.records else ""
+        typed = bool(table) and self._typed is not None and await self._typed.is_typed(conn, table, batch)
+        rows = batch_rows(batch) if table and not typed else []
+        if table and not typed and table not in self._tables:
             await self._create(table)
         async with conn.transaction():
-            if table:
+            if typed:  # streamer/tables: one column per field, evolving in this transaction
+                await self._typed.load(conn, table, batch)
+            elif table:
                 stage = f"_stage_{table}"[:63]
                 await conn.copy_records_to_table(
                     stage,

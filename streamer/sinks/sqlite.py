@@ -18,8 +18,7 @@ from streamer.sinks.embedded import EmbeddedSqlSink
 from streamer.incremental.storage import newer_only
 from streamer.sinks.rows import Row
 from streamer.tables.dialects import SQLITE
-from streamer.tables.embedded import EmbeddedTypedTables
-from streamer.tables.state import TypedOptions, check_layout
+from streamer.tables.state import TypedOptions, check_layout, require_arrow
 
 
 class SqliteSink(EmbeddedSqlSink):
@@ -31,6 +30,9 @@ class SqliteSink(EmbeddedSqlSink):
     ) -> None:
         super().__init__(path, table_prefix=table_prefix)
         if check_layout(layout) == "typed":  # new tables typed (streamer/tables); tables with a record column stay JSON
+            require_arrow("SQLite")
+            from streamer.tables.embedded import EmbeddedTypedTables
+
             self._typed = EmbeddedTypedTables(SQLITE, typed or TypedOptions())
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")

@@ -129,3 +129,13 @@ def options_from_params(params: dict[str, str]) -> tuple[Layout, TypedOptions]:
     if not nesting.isdigit():
         raise ConfigError(f"max_nesting={nesting!r} should be a whole number")
     return layout, TypedOptions(contract=params.pop("contract", "evolve"), max_nesting=int(nesting))  # type: ignore[arg-type]
+
+
+def require_arrow(sink: str) -> None:
+    """Typed tables build each batch in Arrow: refuse clearly when pyarrow is not installed."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:  # pragma: no cover - depends on the install
+        raise ConfigError(
+            f"typed tables in {sink} need pyarrow: pip install 'streamer[parquet]', or add ?layout=json"
+        ) from None
