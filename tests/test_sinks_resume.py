@@ -85,7 +85,7 @@ async def test_sqlite_killed_and_resumed_holds_every_record_once(
     throttled_sim: Simulator, slow_faults: FaultPlan, tmp_path: Path
 ) -> None:
     path = tmp_path / "out.db"
-    expected = await _kill_and_resume(throttled_sim, slow_faults, f"sqlite:///{path}")
+    expected = await _kill_and_resume(throttled_sim, slow_faults, f"sqlite:///{path}?layout=json")
     ids = [row[0] for row in sqlite_rows(path)["order_item"]]
     assert duplicates(ids) == [] and sorted(ids) == expected
 
@@ -94,7 +94,7 @@ async def test_postgres_killed_and_resumed_holds_every_record_once(
     throttled_sim: Simulator, slow_faults: FaultPlan, postgres_dsn: str  # noqa: F811
 ) -> None:
     schema = f"resume_{uuid.uuid4().hex[:8]}"
-    expected = await _kill_and_resume(throttled_sim, slow_faults, f"{postgres_dsn}?schema={schema}")
+    expected = await _kill_and_resume(throttled_sim, slow_faults, f"{postgres_dsn}?schema={schema}&layout=json")
     ids = [row[0] for row in (await postgres_rows(postgres_dsn, schema))["order_item"]]
     assert duplicates(ids) == [] and sorted(ids) == expected
 

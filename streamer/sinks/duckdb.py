@@ -10,6 +10,7 @@ batch's Ids in the same transaction: an upsert by Id, without the cost of
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ class DuckDBSink(EmbeddedSqlSink):
         typed: TypedOptions | None = None, memory_limit: str = "256MB",
     ) -> None:
         super().__init__(path, table_prefix=table_prefix)
+        if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", memory_limit):
+            raise ConfigError(f"memory_limit {memory_limit!r} should be a size such as 256MB or 1GiB")
         self.memory_limit = memory_limit  # DuckDB's default is 80% of RAM
         if check_layout(layout) == "typed":  # new tables typed, loaded through Arrow (streamer/tables)
             require_arrow("DuckDB")
@@ -43,7 +46,9 @@ class DuckDBSink(EmbeddedSqlSink):
     def _connect(self) -> Any:
         import duckdb
 
-        return duckdb.connect(str(self.path), config={"memory_limit": self.memory_limit})
+        conn = duckdb.connect(str(self.path))
+        conn.execute(f"SET memory_limit = '{self.memory_limit}'")  # not connect(config=): other connections would clash
+        return conn
 
     def _create_table_sql(self, table: str) -> str:
         return (
