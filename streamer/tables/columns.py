@@ -105,8 +105,10 @@ class TableSchema:
             if not prefix and name in self.key_fields:
                 continue  # the key is the ``id`` column
             prop = _resolve(doc, prop)
-            if _json_kind(doc, prop) == "object" and prop.get("properties") and depth < self.max_nesting:
-                self._add_properties(doc, prop, path, depth + 1)
+            branches = [_resolve(doc, b) for b in _branches(doc, prop)]
+            nested = branches[0] if len(branches) == 1 else None
+            if nested is not None and nested.get("properties") and depth < self.max_nesting:
+                self._add_properties(doc, nested, path, depth + 1)
             else:
                 self.add(path, kind_of_schema(doc, prop))
 
@@ -179,16 +181,6 @@ def _branches(doc: Mapping[str, Any], node: Mapping[str, Any]) -> list[Mapping[s
     if isinstance(types, list):
         return [{**node, "type": t} for t in types if t != "null"]
     return [] if types == "null" else [node]
-
-
-def _json_kind(doc: Mapping[str, Any], node: Mapping[str, Any]) -> str | None:
-    branches = _branches(doc, node)
-    if len(branches) == 1:
-        branch = branches[0]
-        if "properties" in branch and "type" not in branch:
-            return "object"
-        return branch.get("type")
-    return None
 
 
 def kind_of_schema(doc: Mapping[str, Any], node: Mapping[str, Any]) -> Kind:
