@@ -57,6 +57,7 @@ class PostgresTypedTables:
                     f"CREATE TEMP TABLE {stage} (LIKE {target}) ON COMMIT DELETE ROWS"
                 )
                 self._staged.add(stage)
+                await conn.reload_schema_state()  # COPY's cached introspection would keep the old column types
             rows = plan.rows.table
             if rows.num_rows:
                 schema = self.tables._state[table].schema  # type: ignore[union-attr]
