@@ -84,13 +84,22 @@ def _is_uuid(v: Any) -> bool:
     return type(v) is str and _UUID.fullmatch(v) is not None
 
 
+def _arrow_parses(kind: Kind, v: Any) -> bool:
+    """Whether Arrow builds the column from this one value (the slow path's last word on a misfit)."""
+    try:
+        _array(kind, [v])
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, ValueError):
+        return False
+    return True
+
+
 FITS: dict[Kind, Callable[[Any], bool]] = {
     "boolean": lambda v: type(v) is bool,
     "bigint": lambda v: type(v) is int and _INT64[0] <= v <= _INT64[1],
     "double": lambda v: type(v) in (float, int),
-    "decimal": _is_decimal,
-    "timestamp": _is_timestamp,
-    "date": lambda v: type(v) is str and _DATE.fullmatch(v) is not None,
+    "decimal": lambda v: _is_decimal(v) and _arrow_parses("decimal", v),
+    "timestamp": lambda v: _is_timestamp(v) and _arrow_parses("timestamp", v),
+    "date": lambda v: type(v) is str and _DATE.fullmatch(v) is not None and _arrow_parses("date", v),
     "uuid": _is_uuid,
     "text": lambda v: True,
     "json": lambda v: True,
@@ -128,28 +137,73 @@ class BatchTable:
         return bool(self.added or self.widened)
 
 
-def _flatten(obj: dict[str, Any], prefix: Path, depth: int, max_nesting: int, out: dict[Path, Any]) -> None:
-    for k, v in obj.items():
-        path = prefix + (k,)
-        if type(v) is dict and depth < max_nesting:
-            _flatten(v, path, depth + 1, max_nesting, out)
-        else:
-            out[path] = v
+_Node = dict[str, list[Any]]
+"""A trie over field paths: field → [its column's values or None, the trie of its fields or None]."""
+
+
+def _trie(schema: TableSchema, values: dict[Path, list[Any]], skipped: list[Any]) -> _Node:
+    root: _Node = {name: [skipped, None] for name in schema.key_fields}  # the key is the id column
+    for path, column_values in values.items():
+        _insert(root, path, column_values)
+    return root
+
+
+def _insert(root: _Node, path: Path, column_values: list[Any]) -> None:
+    node = root
+    for name in path[:-1]:
+        entry = node.setdefault(name, [None, None])
+        if entry[1] is None:
+            entry[1] = {}
+        node = entry[1]
+    node.setdefault(path[-1], [None, None])[0] = column_values
 
 
 def _describe(path: Path) -> str:
     return ".".join(path)
 
 
+_NONE = type(None)
+_FAST_TYPES: dict[Kind, frozenset[type]] = {
+    "boolean": frozenset({bool}),
+    "bigint": frozenset({int}),
+    "double": frozenset({int, float}),
+    "decimal": frozenset({int, float, str}),
+    "timestamp": frozenset({str}),
+    "date": frozenset({str}),
+    "uuid": frozenset({str}),
+}
+
+
+def _fast_array(kind: Kind, values: list[Any]) -> pa.Array | None:
+    """The column when every value fits (checked by type in C, parsed by Arrow), else ``None``."""
+    if kind in ("text", "json"):
+        return _array(kind, values)
+    types = set(map(type, values))
+    types.discard(_NONE)
+    if not types <= _FAST_TYPES[kind]:
+        return None
+    if kind == "uuid" and not all(_UUID.fullmatch(v) for v in values if v is not None):
+        return None
+    try:
+        return _array(kind, values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, ValueError):
+        return None
+
+
 def build_batch(batch: Batch, schema: TableSchema, contract: Contract, loaded_at: datetime, *, new_table: bool) -> BatchTable:
     """The batch's rows as Arrow columns; ``schema`` is changed in place when the contract evolves it.
 
     ``new_table``: the table has no rows yet and was given no schema, so its
-    first batch makes its columns whatever the contract.
+    first batch makes its columns whatever the contract.  Values are written
+    straight from the decoded objects into column lists (no per-record
+    flat dict); a column is checked value by value only when its values'
+    types or Arrow's parse say something does not fit.
     """
     policy: Contract = "evolve" if new_table else contract
     part_key = batch.part.key
-    by_key: dict[str, tuple[Record, dict[Path, Any]]] = {}
+    max_nesting = schema.max_nesting
+    key_fields = schema.key_fields
+    by_key: dict[str, tuple[Record, dict[str, Any]]] = {}
     for record in batch.records:
         data = record.decoded()
         if type(data) is not dict:
@@ -157,20 +211,21 @@ def build_batch(batch: Batch, schema: TableSchema, contract: Contract, loaded_at
                 "is not a JSON object, a table row needs one",
                 part=record.part.describe(), line=record.line, offset=record.offset,
             )
-        flat: dict[Path, Any] = {}
-        _flatten(data, (), 0, schema.max_nesting, flat)
         key = None
-        for name in schema.key_fields:
-            key = flat.pop((name,), None) if key is None else key
+        for name in key_fields:
+            key = data.get(name)
+            if key is not None:
+                break
         ident = f"{part_key}#{record.line}" if key is None else key if type(key) is str else orjson.dumps(key).decode()
         by_key.pop(ident, None)  # re-inserted at the end: rows keep file order of their last version
-        by_key[ident] = (record, flat)
+        by_key[ident] = (record, data)
 
     rows = list(by_key.values())
     n = len(rows)
     values: dict[Path, list[Any]] = {path: [None] * n for path in schema.columns}
     extras: list[dict[str, Any] | None] = [None] * n
     result = BatchTable(pa.table({}))
+    root = _trie(schema, values, [None] * n)
 
     def refuse(path: Path, i: int, why: str) -> None:
         record = rows[i][0]
@@ -185,45 +240,58 @@ def build_batch(batch: Batch, schema: TableSchema, contract: Contract, loaded_at
             extra = extras[i] = {}
         extra[_describe(path)] = value
 
-    for i, (_, flat) in enumerate(rows):
-        for path, v in flat.items():
-            column_values = values.get(path)
-            if column_values is not None:
-                column_values[i] = v
-            elif v is None:
-                continue  # no column is made for nulls alone
-            elif policy == "evolve":
-                kind = kind_of_value(v)
-                column = schema.add(path, kind)
-                result.added.append(column)
-                values[path] = column_values = [None] * n
-                column_values[i] = v
-            elif policy == "freeze":
-                refuse(path, i, "is not a column of the table")
-            else:
-                keep_extra(path, i, v)
+    def unknown(path: Path, i: int, v: Any) -> None:
+        if policy == "evolve":
+            column = schema.add(path, kind_of_value(v))
+            result.added.append(column)
+            values[path] = column_values = [None] * n
+            column_values[i] = v
+            _insert(root, path, column_values)
+        elif policy == "freeze":
+            refuse(path, i, "is not a column of the table")
+        else:
+            keep_extra(path, i, v)
+
+    def fill(obj: dict[str, Any], node: _Node, prefix: Path, depth: int, i: int) -> None:
+        for k, v in obj.items():
+            entry = node.get(k)
+            if type(v) is dict and depth < max_nesting:
+                if entry is None:
+                    entry = node[k] = [None, None]
+                if entry[1] is None:
+                    entry[1] = {}
+                fill(v, entry[1], prefix + (k,), depth + 1, i)
+            elif entry is not None and entry[0] is not None:
+                entry[0][i] = v
+            elif v is not None:  # no column is made for nulls alone
+                unknown(prefix + (k,), i, v)
+
+    for i, (_, data) in enumerate(rows):
+        fill(data, root, (), 0, i)
 
     added = {c.name for c in result.added}
     arrays: list[pa.Array] = []
     for path, column in schema.columns.items():
         column_values = values[path]
-        fits = FITS[column.kind]
-        misfits = [i for i, v in enumerate(column_values) if v is not None and not fits(v)]
-        if misfits:
+        array = _fast_array(column.kind, column_values)
+        if array is None:
+            fits = FITS[column.kind]
+            misfits = [i for i, v in enumerate(column_values) if v is not None and not fits(v)]
             if policy == "evolve":
                 kind = column.kind
                 for i in misfits:
                     kind = widen(kind, kind_of_value(column_values[i]))
-                if column.name not in added:
+                if column.name not in added and kind != column.kind:
                     result.widened.append(column)
                 column.kind = kind
-            elif policy == "freeze":
+            elif policy == "freeze" and misfits:
                 refuse(path, misfits[0], f"holds {kind_of_value(column_values[misfits[0]])}, not {column.kind}")
             else:
                 for i in misfits:
                     keep_extra(path, i, column_values[i])
                     column_values[i] = None
-        arrays.append(_array(column.kind, column_values))
+            array = _array(column.kind, column_values)
+        arrays.append(array)
 
     keys = list(by_key)
     provenance = [
