@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 import orjson
@@ -29,10 +29,8 @@ import pyarrow as pa
 
 from streamer.errors import DecodeError
 from streamer.records import Batch, Record
-from streamer.tables.columns import EXTRA_COLUMN, KEY_COLUMN, PROVENANCE, Column, Kind, Path, TableSchema, widen
+from streamer.tables.columns import CONTRACTS, EXTRA_COLUMN, Contract, KEY_COLUMN, PROVENANCE, Column, Kind, Path, TableSchema, widen
 
-Contract = Literal["evolve", "freeze", "discard"]
-CONTRACTS: tuple[Contract, ...] = ("evolve", "freeze", "discard")
 
 
 class ContractError(DecodeError):
@@ -158,6 +156,26 @@ def _insert(root: _Node, path: Path, column_values: list[Any]) -> None:
     node.setdefault(path[-1], [None, None])[0] = column_values
 
 
+def _fill(
+    obj: dict[str, Any], node: _Node, prefix: Path, depth: int, max_nesting: int, i: int,
+    unknown: Callable[[Path, int, Any], None],
+) -> None:
+    """Row ``i``'s values into their columns (a module function: a nested one would be a reference
+    cycle holding every batch's decoded records until the cyclic GC runs)."""
+    for k, v in obj.items():
+        entry = node.get(k)
+        if type(v) is dict and depth < max_nesting:
+            if entry is None:
+                entry = node[k] = [None, None]
+            if entry[1] is None:
+                entry[1] = {}
+            _fill(v, entry[1], prefix + (k,), depth + 1, max_nesting, i, unknown)
+        elif entry is not None and entry[0] is not None:
+            entry[0][i] = v
+        elif v is not None:  # no column is made for nulls alone
+            unknown(prefix + (k,), i, v)
+
+
 def _describe(path: Path) -> str:
     return ".".join(path)
 
@@ -252,22 +270,8 @@ def build_batch(batch: Batch, schema: TableSchema, contract: Contract, loaded_at
         else:
             keep_extra(path, i, v)
 
-    def fill(obj: dict[str, Any], node: _Node, prefix: Path, depth: int, i: int) -> None:
-        for k, v in obj.items():
-            entry = node.get(k)
-            if type(v) is dict and depth < max_nesting:
-                if entry is None:
-                    entry = node[k] = [None, None]
-                if entry[1] is None:
-                    entry[1] = {}
-                fill(v, entry[1], prefix + (k,), depth + 1, i)
-            elif entry is not None and entry[0] is not None:
-                entry[0][i] = v
-            elif v is not None:  # no column is made for nulls alone
-                unknown(prefix + (k,), i, v)
-
     for i, (_, data) in enumerate(rows):
-        fill(data, root, (), 0, i)
+        _fill(data, root, (), 0, max_nesting, i, unknown)
 
     added = {c.name for c in result.added}
     arrays: list[pa.Array] = []

@@ -22,6 +22,9 @@ from typing import Any, Literal
 
 from streamer.errors import ConfigError
 
+Contract = Literal["evolve", "freeze", "discard"]
+CONTRACTS: tuple[Contract, ...] = ("evolve", "freeze", "discard")
+
 Kind = Literal["boolean", "bigint", "double", "decimal", "timestamp", "date", "uuid", "text", "json"]
 KINDS: tuple[Kind, ...] = ("boolean", "bigint", "double", "decimal", "timestamp", "date", "uuid", "text", "json")
 

@@ -18,8 +18,7 @@ import orjson
 
 from streamer.errors import ConfigError
 from streamer.records import Batch, PartInfo
-from streamer.tables.batch import CONTRACTS, BatchTable, Contract, build_batch
-from streamer.tables.columns import TableSchema
+from streamer.tables.columns import CONTRACTS, Contract, TableSchema
 from streamer.tables.dialects import Dialect
 
 Layout = Literal["typed", "json"]
@@ -62,7 +61,8 @@ class TableState:
 class Plan:
     """What one batch does to its table: DDL first, then the rows, then the stored schema."""
 
-    rows: BatchTable
+    rows: Any
+    """The :class:`~streamer.tables.batch.BatchTable` (Arrow is imported only when a batch is built)."""
     ddl: list[str]
     schema_json: str | None
 
@@ -98,6 +98,8 @@ class TypedTables:
         return state is not None
 
     def plan(self, table: str, qualified: str, batch: Batch, loaded_at: datetime) -> Plan:
+        from streamer.tables.batch import build_batch
+
         state = self._state[table]
         assert state is not None
         rows = build_batch(batch, state.schema, self.options.contract, loaded_at, new_table=state.from_data)
