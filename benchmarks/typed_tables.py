@@ -136,6 +136,7 @@ def run(size_mb: float, parts: int, with_dlt: bool) -> tuple[list[dict[str, Any]
                 copied = json.loads(m.stdout.strip().splitlines()[-1])
                 assert copied["records"] == n
                 rows.append(_row("asyncpg binary COPY of the typed rows (COPY only)", "limit", copied["seconds"], m.peak_rss_mb, n))
+                rows.append(_row("  the same, whole process (rows read from Parquet first)", "limit", m.wall, m.peak_rss_mb, n))
             if with_dlt:
                 for mode, label in (("append", "dlt 1.31 → DuckDB, max_table_nesting=0, append"),
                                     ("merge", "dlt 1.31 → DuckDB, default nesting, merge on Id")):

@@ -35,10 +35,12 @@ from streamer.sinks.callback import CallbackSink
 from streamer.sinks.directory import DirSink
 from streamer.sinks.duckdb import DuckDBSink
 from streamer.sinks.jsonl import JsonlSink
+from streamer.sinks.parquet import ParquetSink
 from streamer.sinks.postgres import PostgresSink
 from streamer.sinks.registry import sink_from_url
 from streamer.sinks.singer import SingerSink
 from streamer.sinks.sqlite import SqliteSink
+from streamer.tables import TableSchema, TypedOptions
 from streamer.state import BaseStateStore, JsonFileStateStore, StateError, StateStore
 from streamer.metrics import Progress, log_progress
 from streamer.workers import PartitionedSource
@@ -61,6 +63,7 @@ __all__ = [
     "HTTPError",
     "JsonFileStateStore",
     "JsonlSink",
+    "ParquetSink",
     "LineTooLongError",
     "LogisenseSource",
     "MewsSource",
@@ -84,6 +87,8 @@ __all__ = [
     "SizeMismatchError",
     "Source",
     "SqliteSink",
+    "TableSchema",
+    "TypedOptions",
     "StateError",
     "StateStore",
     "StreamConfig",
