@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -81,7 +81,7 @@ def test_widening_is_safe_or_text() -> None:
     assert kind_of_value("0b6f5c6e-8f4e-4f7a-9d7e-2b1c3a4d5e6f") == "uuid"
 
 
-NOW = datetime(2026, 12, 2, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 2, tzinfo=UTC)
 
 
 def test_batch_builds_typed_arrow_columns_and_dedupes_by_key() -> None:

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 
 from streamer.providers.mews.entities import OrderItem
@@ -128,7 +126,7 @@ async def test_typed_columns_from_a_schema(backend: Backend) -> None:
     if backend.kind == "sqlite":
         assert stamp == "2026-01-01T00:00:01.123456+00:00"
     else:
-        assert stamp == datetime(2026, 1, 1, 0, 0, 1, 123456, tzinfo=timezone.utc)
+        assert stamp == datetime(2026, 1, 1, 0, 0, 1, 123456, tzinfo=UTC)
 
 
 async def test_a_field_added_mid_export_and_a_type_widened(backend: Backend) -> None:

@@ -30,7 +30,7 @@ import orjson
 from streamer.errors import ConfigError
 from streamer.records import Batch, Checkpoint
 from streamer.sinks.rows import table_name
-from streamer.tables.state import TableState, TypedOptions, require_arrow
+from streamer.tables.state import TypedOptions, require_arrow
 
 MANIFEST = "_streamer_manifest.json"
 
@@ -121,7 +121,8 @@ class ParquetSink:
         self.rows_per_file = rows_per_file
         self.table_prefix = table_prefix
         self.records = 0
-        self._tables = TypedTables(DUCKDB, typed or TypedOptions())  # DuckDB's DDL is never run: the state is
+        # the columns' state and evolution, shared with the table sinks (the dialect's DDL goes unused)
+        self._tables = TypedTables(DUCKDB, typed or TypedOptions())
         self._open: dict[str, _OpenFile] = {}
         self._manifest: dict[str, Any] = {"files": {}, "tables": {}, "checkpoints": {}}
         self._part_table: dict[str, str] = {}
@@ -196,9 +197,7 @@ class ParquetSink:
         current.finish()
         manifest = self._manifest
         manifest["files"].setdefault(table, []).append(str(current.final.relative_to(self.directory)))
-        state: TableState | None = self._tables._state.get(table)
-        if state is not None:
-            manifest["tables"][table] = state.schema.to_json()
+        manifest["tables"][table] = self._tables.schema(table).to_json()
         for key, checkpoint in current.checkpoints.items():
             manifest["checkpoints"][key] = checkpoint.to_json()
         self._save_manifest()

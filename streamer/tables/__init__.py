@@ -10,7 +10,6 @@ from streamer.tables.columns import Column, TableSchema, widen
 from streamer.tables.state import SchemaFor, TypedOptions, no_schema
 
 
-
 def __getattr__(name: str) -> object:
     if name == "ContractError":  # lives with the batch builder, which imports pyarrow
         from streamer.tables.batch import ContractError

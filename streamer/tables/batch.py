@@ -16,10 +16,11 @@ or a field with no column, goes by the contract:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID
@@ -29,8 +30,18 @@ import pyarrow as pa
 
 from streamer.errors import DecodeError
 from streamer.records import Batch, Record
-from streamer.tables.columns import CONTRACTS, EXTRA_COLUMN, Contract, KEY_COLUMN, PROVENANCE, Column, Kind, Path, TableSchema, widen
-
+from streamer.tables.columns import (
+    CONTRACTS,
+    EXTRA_COLUMN,
+    KEY_COLUMN,
+    PROVENANCE,
+    Column,
+    Contract,
+    Kind,
+    Path,
+    TableSchema,
+    widen,
+)
 
 
 class ContractError(DecodeError):
@@ -68,7 +79,7 @@ def _is_timestamp(v: Any) -> bool:
 
 def _is_decimal(v: Any) -> bool:
     if type(v) in (int, float):
-        return abs(v) < 1e29 and v == v
+        return not math.isnan(v) and abs(v) < 1e29
     if type(v) is not str:
         return False
     try:
@@ -337,7 +348,7 @@ def _array(kind: Kind, values: list[Any]) -> pa.Array:
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
-__all__ = ["ARROW_TYPES", "BatchTable", "CONTRACTS", "Contract", "ContractError", "build_batch", "kind_of_value", "UUID"]
+__all__ = ["ARROW_TYPES", "CONTRACTS", "UUID", "BatchTable", "Contract", "ContractError", "build_batch", "kind_of_value"]

@@ -8,6 +8,7 @@ sink opened, together with the part's checkpoint.
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 import pyarrow as pa
@@ -52,7 +53,7 @@ class EmbeddedTypedTables:
             raise
 
     def _duckdb(self, conn: Any, table: str, rows: pa.Table) -> None:
-        schema = self.tables._state[table].schema  # type: ignore[union-attr]
+        schema = self.tables.schema(table)
         columns = ", ".join(schema.names())
         conn.register(_INCOMING, rows)
         try:
@@ -70,7 +71,7 @@ class EmbeddedTypedTables:
             conn.unregister(_INCOMING)
 
     def _sqlite(self, conn: Any, table: str, rows: pa.Table) -> None:
-        schema = self.tables._state[table].schema  # type: ignore[union-attr]
+        schema = self.tables.schema(table)
         columns = [_sqlite_values(rows.column(i)) for i in range(rows.num_columns)]
         names = schema.names()
         marks = ", ".join("?" * len(names))
@@ -84,12 +85,15 @@ class EmbeddedTypedTables:
 
 
 def _columns(conn: Any, table: str) -> set[str] | None:
-    """The table's column names, or ``None`` when it does not exist."""
-    try:
-        cursor = conn.execute(f"SELECT * FROM {table} LIMIT 0")
-    except Exception:  # sqlite3.OperationalError / duckdb.CatalogException: no such table
-        return None
-    return {d[0] for d in cursor.description}
+    """The table's column names, or ``None`` when it does not exist (asked of the catalog, not by failing)."""
+    if isinstance(conn, sqlite3.Connection):
+        names = {r[1] for r in conn.execute("SELECT * FROM pragma_table_info(?)", [table])}
+    else:
+        names = {r[0] for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = current_schema()",
+            [table],
+        ).fetchall()}
+    return names or None
 
 
 def _sqlite_values(column: pa.ChunkedArray) -> list[Any]:

@@ -60,7 +60,7 @@ class PostgresTypedTables:
                 await conn.reload_schema_state()  # COPY's cached introspection would keep the old column types
             rows = plan.rows.table
             if rows.num_rows:
-                schema = self.tables._state[table].schema  # type: ignore[union-attr]
+                schema = self.tables.schema(table)
                 await conn.copy_records_to_table(stage, records=_records(rows), columns=schema.names())
                 await conn.execute(POSTGRESQL.upsert(target, stage, schema))
             if plan.schema_json is not None:

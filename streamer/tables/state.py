@@ -30,7 +30,7 @@ SchemaFor = Callable[[PartInfo], Mapping[str, Any] | None]
 
 def no_schema(part: PartInfo) -> None:
     """The default :data:`SchemaFor`: every table's columns come from its first batch, widened as more arrive."""
-    return None
+    return
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +112,12 @@ class TypedTables:
         changed = not state.exists or rows.changed
         state.exists, state.from_data = True, False
         return Plan(rows, ddl, orjson.dumps(state.schema.to_json()).decode() if changed else None)
+
+    def schema(self, table: str) -> TableSchema:
+        """The columns of a typed table (after :meth:`settle`)."""
+        state = self._state[table]
+        assert state is not None, f"{table} is in the JSON layout"
+        return state.schema
 
     def forget(self, table: str) -> None:
         """Drop what is known of a table after a rolled-back batch (its DDL was rolled back too)."""
