@@ -152,8 +152,8 @@ async def test_transactional_sink_checkpoints_win_over_the_state_file(tmp_path):
             # the state file is saved rarely: it lags far behind the database
             await run(SimSource(sim, exports), DyingSqlite(db), config=CONFIG,
                       state=JsonFileStateStore(state, flush_interval=3600))
-        committed = sum(c.line for c in (await sqlite.SqliteSink(db, layout="json").load_checkpoints()).values())
-        stats = await run(SimSource(sim, exports), sqlite.SqliteSink(db, layout="json"), config=CONFIG, state=state)
+        committed = sum(c.line for c in (await sqlite.SqliteSink(db).load_checkpoints()).values())
+        stats = await run(SimSource(sim, exports), sqlite.SqliteSink(db), config=CONFIG, state=state)
     assert committed > 0
     # resumed from the database's own checkpoints: nothing it committed was sent again
     assert stats.records == len(expected_ids(exports)) - committed
