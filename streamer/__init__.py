@@ -53,10 +53,12 @@ if TYPE_CHECKING:
     from streamer.sinks.directory import DirSink
     from streamer.sinks.duckdb import DuckDBSink
     from streamer.sinks.jsonl import JsonlSink
+    from streamer.sinks.parquet import ParquetSink
     from streamer.sinks.postgres import PostgresSink
     from streamer.sinks.registry import resolve_sink, sink_from_url
     from streamer.sinks.singer import SingerSink
     from streamer.sinks.sqlite import SqliteSink
+    from streamer.tables import TableSchema, TypedOptions
     from streamer.state import BaseStateStore, JsonFileStateStore, StateError, StateStore
     from streamer.workers import PartitionedSource
 
@@ -79,6 +81,9 @@ _HOMES: dict[str, str] = {
     "HTTPError": "streamer.errors",
     "JsonFileStateStore": "streamer.state",
     "JsonlSink": "streamer.sinks.jsonl",
+    "ParquetSink": "streamer.sinks.parquet",
+    "TableSchema": "streamer.tables",
+    "TypedOptions": "streamer.tables",
     "LineTooLongError": "streamer.errors",
     "LogisenseSource": "streamer.providers.logisense",
     "MewsSource": "streamer.providers.mews",
@@ -145,6 +150,7 @@ __all__ = [
     "HTTPError",
     "JsonFileStateStore",
     "JsonlSink",
+    "ParquetSink",
     "LineTooLongError",
     "LogisenseSource",
     "MewsSource",
@@ -172,6 +178,8 @@ __all__ = [
     "SizeMismatchError",
     "Source",
     "SqliteSink",
+    "TableSchema",
+    "TypedOptions",
     "StateError",
     "StateStore",
     "StreamConfig",

@@ -85,7 +85,7 @@ async def test_config_and_env_drive_a_real_run(sim: Simulator, tmp_path: Path) -
     """End to end (a real process): the sink comes from the file, the batch size from the environment."""
     export = sim.add_export("Payment", records=700, parts=2)
     config = tmp_path / "streamer.toml"
-    config.write_text(f'quiet = true\n[urls]\nsink = "sqlite:///{tmp_path}/cfg.db"\nentity-type = "Payment"\n')
+    config.write_text(f'quiet = true\n[urls]\nsink = "sqlite:///{tmp_path}/cfg.db?layout=json"\nentity-type = "Payment"\n')
     env = {**os.environ, "STREAMER_CONFIG": str(config), "STREAMER_URLS_BATCH_SIZE": "100"}
     result = await anyio.run_process([sys.executable, "-m", "streamer.cli.main", "urls", *sim.file_urls(export)],
                                      env=env, check=False)

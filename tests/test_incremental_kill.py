@@ -32,7 +32,7 @@ def _args(sim: Any, out: Path, kind: str) -> list[str]:
             "--client-token", DEMO_CLIENT_TOKEN, "--access-token", DEMO_ACCESS_TOKEN,
             "--poll-interval", "0.05", "--max-poll-interval", "0.2", "--batch-size", "100", "--retries", "20"]
     if kind == "sqlite":
-        return args + ["--sink", f"sqlite:///{out / 'out.db'}"]
+        return args + ["--sink", f"sqlite:///{out / 'out.db'}?layout=json"]
     return args + ["-o", str(out / "out.jsonl"), "--state", str(out / "state.json")]
 
 

@@ -41,12 +41,12 @@ class Target:
 
     def sink(self) -> Any:
         if self.kind == "sqlite":
-            return SqliteSink(self.tmp_path / "out.db")
+            return SqliteSink(self.tmp_path / "out.db", layout="json")
         if self.kind == "dir":
             return DirSink(self.tmp_path / "out")
         if self.kind == "duckdb":
-            return DuckDBSink(self.tmp_path / "out.duckdb")
-        return PostgresSink(self.dsn, schema=self.schema)
+            return DuckDBSink(self.tmp_path / "out.duckdb", layout="json")
+        return PostgresSink(self.dsn, schema=self.schema, layout="json")
 
     async def lines(self) -> list[dict[str, Any]]:
         """Every record held, in delivery order for ``dir`` (a change log), by Id for tables."""
@@ -149,7 +149,7 @@ async def test_a_200_day_gap_becomes_two_exports_committed_in_order(tmp_path: Pa
         api.clock.advance(timedelta(days=-200))  # the first run happened 200 days ago
         records = api.track_changes("OrderItem", records=120, history=timedelta(days=60))
         options = Incremental(now=api.clock.now)
-        sink = lambda: SqliteSink(tmp_path / "out.db")  # noqa: E731
+        sink = lambda: SqliteSink(tmp_path / "out.db", layout="json")  # noqa: E731
         await streamer.run(mews_source(sim, ["OrderItem"], incremental=options), sink())
         bookmark = streamer.incremental.bookmarks.parse_iso(
             next(iter((await Target("sqlite", tmp_path, None).bookmarks()).values()))["replication_key_value"], "b")

@@ -24,7 +24,7 @@ async def test_rebilly_incremental_asks_for_updated_time_since_the_bookmark(tmp_
         options = Incremental(now=state.clock.now)
         request = ExportRequest(resource="transactions", format="json")
         db = tmp_path / "out.db"
-        first = await streamer.run(make_source(sim, state, request=request, incremental=options), SqliteSink(db))
+        first = await streamer.run(make_source(sim, state, request=request, incremental=options), SqliteSink(db, layout="json"))
         assert first.records == 150
         bodies = [r["body"] for r in state.requests if r["method"] == "POST"]
         assert "dateRange" not in bodies[0]  # no bookmark yet: everything
@@ -33,7 +33,7 @@ async def test_rebilly_incremental_asks_for_updated_time_since_the_bookmark(tmp_
 
         touched = records.advance(hours=2)
         state.clock.advance(timedelta(minutes=10))
-        second = await streamer.run(make_source(sim, state, request=request, incremental=options), SqliteSink(db))
+        second = await streamer.run(make_source(sim, state, request=request, incremental=options), SqliteSink(db, layout="json"))
 
         window = [r["body"] for r in state.requests if r["method"] == "POST"][-1]["dateRange"]
         assert window["field"] == "updatedTime"

@@ -65,14 +65,14 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
         async def read_sqlite() -> dict[str, list[dict[str, Any]]]:
             return {t: [r[3] for r in rows] for t, rows in sqlite_rows(path).items()}
 
-        backend = Backend(lambda: SqliteSink(path), read_sqlite)
+        backend = Backend(lambda: SqliteSink(path, layout="json"), read_sqlite)
     elif kind == "duckdb":
         path = tmp_path / "out.duckdb"
 
         async def read_duckdb() -> dict[str, list[dict[str, Any]]]:
             return {t: [r[3] for r in rows] for t, rows in duckdb_rows(path).items()}
 
-        backend = Backend(lambda: DuckDBSink(path), read_duckdb)
+        backend = Backend(lambda: DuckDBSink(path, layout="json"), read_duckdb)
     elif kind == "postgres":
         dsn = request.getfixturevalue("postgres_dsn")
         schema = f"t_{uuid.uuid4().hex[:12]}"
@@ -80,7 +80,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
         async def read_postgres() -> dict[str, list[dict[str, Any]]]:
             return {t: [r[3] for r in rows] for t, rows in (await postgres_rows(dsn, schema)).items()}
 
-        backend = Backend(lambda: PostgresSink(dsn, schema=schema), read_postgres)
+        backend = Backend(lambda: PostgresSink(dsn, schema=schema, layout="json"), read_postgres)
     else:
         directory = tmp_path / "out"
 

@@ -22,7 +22,7 @@ RECORDS = [{"Id": f"id{i}", "EnterpriseId": "e", "Amount": {"Currency": "EUR", "
 
 
 async def test_sqlite_json_is_queryable(tmp_path: Path) -> None:
-    sink = SqliteSink(tmp_path / "q.db", table_prefix="raw_")
+    sink = SqliteSink(tmp_path / "q.db", table_prefix="raw_", layout="json")
     await sink.open()
     await sink.write(make_batch(RECORDS, done=True))
     await sink.close(None)
@@ -33,7 +33,7 @@ async def test_sqlite_json_is_queryable(tmp_path: Path) -> None:
 
 
 async def test_duckdb_json_is_queryable(tmp_path: Path) -> None:
-    sink = DuckDBSink(tmp_path / "q.duckdb")
+    sink = DuckDBSink(tmp_path / "q.duckdb", layout="json")
     await sink.open()
     await sink.write(make_batch(RECORDS, done=True))
     await sink.close(None)
@@ -48,7 +48,7 @@ async def test_duckdb_json_is_queryable(tmp_path: Path) -> None:
 
 async def test_postgres_large_batch_through_copy_is_jsonb(postgres_dsn: str) -> None:  # noqa: F811
     schema = f"big_{uuid.uuid4().hex[:8]}"
-    sink = PostgresSink(postgres_dsn, schema=schema)
+    sink = PostgresSink(postgres_dsn, schema=schema, layout="json")
     await sink.open()
     await sink.write(make_batch(RECORDS))
     await sink.write(make_batch([{**RECORDS[0], "Amount": {"Value": -1}}], first_line=5001, done=True))

@@ -101,7 +101,7 @@ async def test_sqlite_killed_and_resumed_holds_every_record_once(
 ) -> None:
     path = tmp_path / "out.db"
     count_sqlite_writes(path)
-    expected = await _kill_and_resume(throttled_sim, slow_faults, f"sqlite:///{path}")
+    expected = await _kill_and_resume(throttled_sim, slow_faults, f"sqlite:///{path}?layout=json")
     ids = [row[0] for row in sqlite_rows(path)["order_item"]]
     assert duplicates(ids) == [] and sorted(ids) == expected
     # every committed insert or update of a row, across both runs: each id exactly once
@@ -113,7 +113,7 @@ async def test_postgres_killed_and_resumed_holds_every_record_once(
 ) -> None:
     schema = f"resume_{uuid.uuid4().hex[:8]}"
     await count_postgres_writes(postgres_dsn, schema)
-    expected = await _kill_and_resume(throttled_sim, slow_faults, f"{postgres_dsn}?schema={schema}")
+    expected = await _kill_and_resume(throttled_sim, slow_faults, f"{postgres_dsn}?schema={schema}&layout=json")
     ids = [row[0] for row in (await postgres_rows(postgres_dsn, schema))["order_item"]]
     assert duplicates(ids) == [] and sorted(ids) == expected
     assert await postgres_writes(postgres_dsn, schema) == Counter(expected)

@@ -37,7 +37,7 @@ async def test_run_sync_from_plain_threads(sim: Simulator, tmp_path: Path) -> No
     def worker(index: int) -> None:
         try:
             source = PartitionedSource(streamer.UrlSource(urls, entity_type="OrderItem"), index, 2)
-            results[index] = streamer.run_sync(source, SqliteSink(tmp_path / f"w{index}.db"), batch_size=250)
+            results[index] = streamer.run_sync(source, SqliteSink(tmp_path / f"w{index}.db", layout="json"), batch_size=250)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -56,7 +56,7 @@ async def test_stop_on_needs_the_main_thread(sim: Simulator, tmp_path: Path) -> 
     export = sim.add_export("OrderItem", records=10, parts=1)
 
     def worker() -> None:
-        streamer.run_sync(streamer.UrlSource(sim.file_urls(export)), SqliteSink(tmp_path / "x.db"),
+        streamer.run_sync(streamer.UrlSource(sim.file_urls(export)), SqliteSink(tmp_path / "x.db", layout="json"),
                           stop_on=(signal.SIGTERM,))
 
     with pytest.raises(RuntimeError, match="main thread"):
@@ -113,7 +113,7 @@ async def test_metrics_callback_reports_progress_periodically(tmp_path: Path) ->
         sizes = [export.file_size(i) for i in range(2)]
         stats = await streamer.run(
             streamer.UrlSource(sim.file_urls(export), sizes=sizes),
-            SqliteSink(tmp_path / "m.db"),
+            SqliteSink(tmp_path / "m.db", layout="json"),
             on_progress=lambda s: snapshots.append(Progress.of(s)),
             progress_interval=0.1,
         )
@@ -156,7 +156,7 @@ async def test_log_progress_hook_emits_structured_records(sim: Simulator, caplog
 async def test_cli_json_logs_on_stderr(sim: Simulator, tmp_path: Path) -> None:
     export = sim.add_export("OrderItem", records=200, parts=1)
     cmd = [sys.executable, "-m", "streamer.cli.main", "--log-format", "json", "-v", "urls", *sim.file_urls(export),
-           "--sink", f"sqlite:///{tmp_path}/out.db"]
+           "--sink", f"sqlite:///{tmp_path}/out.db?layout=json"]
     for _ in range(2):  # the rerun logs (INFO, streamer.engine) that the part was delivered already
         result = await anyio.run_process(cmd, check=False)
         assert result.returncode == 0, result.stderr.decode()

@@ -5,6 +5,7 @@ from streamer.sinks.callback import CallbackSink
 from streamer.sinks.directory import DirSink
 from streamer.sinks.duckdb import DuckDBSink
 from streamer.sinks.jsonl import JsonlSink
+from streamer.sinks.parquet import ParquetSink
 from streamer.sinks.postgres import PostgresSink
 from streamer.sinks.registry import sink_from_url
 from streamer.sinks.singer import SingerSink
@@ -15,6 +16,7 @@ __all__ = [
     "DirSink",
     "DuckDBSink",
     "JsonlSink",
+    "ParquetSink",
     "PostgresSink",
     "SingerSink",
     "Sink",

@@ -10,6 +10,7 @@ batch's Ids in the same transaction: an upsert by Id, without the cost of
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from streamer.errors import ConfigError
 from streamer.incremental.storage import is_not_older
 from streamer.sinks.embedded import EmbeddedSqlSink
 from streamer.sinks.rows import Row
+from streamer.tables.dialects import DUCKDB
+from streamer.tables.state import TypedOptions, check_layout, require_arrow
 
 
 class DuckDBSink(EmbeddedSqlSink):
@@ -36,8 +39,19 @@ class DuckDBSink(EmbeddedSqlSink):
 
         return (duckdb.ConversionException,)
 
-    def __init__(self, path: str | Path, *, table_prefix: str = "") -> None:
+    def __init__(
+        self, path: str | Path, *, table_prefix: str = "", layout: str = "typed",
+        typed: TypedOptions | None = None, memory_limit: str = "256MB",
+    ) -> None:
         super().__init__(path, table_prefix=table_prefix)
+        if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", memory_limit):
+            raise ConfigError(f"memory_limit {memory_limit!r} should be a size such as 256MB or 1GiB")
+        self.memory_limit = memory_limit  # DuckDB's default is 80% of RAM
+        if check_layout(layout) == "typed":  # new tables typed, loaded through Arrow (streamer/tables)
+            require_arrow("DuckDB")
+            from streamer.tables.embedded import EmbeddedTypedTables
+
+            self._typed = EmbeddedTypedTables(DUCKDB, typed or TypedOptions())
         try:
             import duckdb  # noqa: F401
         except ImportError as exc:  # pragma: no cover - depends on the install
@@ -46,7 +60,9 @@ class DuckDBSink(EmbeddedSqlSink):
     def _connect(self) -> Any:
         import duckdb
 
-        return duckdb.connect(str(self.path))
+        conn = duckdb.connect(str(self.path))
+        conn.execute(f"SET memory_limit = '{self.memory_limit}'")  # not connect(config=): other connections would clash
+        return conn
 
     def _create_table_sql(self, table: str) -> str:
         return (

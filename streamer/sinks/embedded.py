@@ -28,6 +28,7 @@ from streamer.sinks.rows import (
     CHECKPOINT_TABLE,
     CHECKPOINT_UPDATE,
     Row,
+    RowOf,
     batch_rows,
     checkpoint_from_row,
     checkpoint_row,
@@ -49,6 +50,8 @@ class EmbeddedSqlSink(abc.ABC):
         self._conn: Any = None
         self._tables: set[str] = set()
         self._limiter = anyio.CapacityLimiter(1)
+        self._typed: Any = None
+        """The typed layout (:class:`streamer.tables.embedded.EmbeddedTypedTables`), or ``None`` for JSON only."""
 
     # -- what a database must provide
 
@@ -105,31 +108,46 @@ class EmbeddedSqlSink(abc.ABC):
         except self.refusal_errors as exc:
             table = table_name(batch.part, self.table_prefix)
             raise await find_refused(
-                batch, lambda rows: self._run(self._probe_sync, table, rows), self.backend, exc
+                batch, lambda pairs: self._run(self._probe_sync, table, batch, pairs), self.backend, exc
             ) from None
         self.records += len(batch.records)
 
-    def _probe_sync(self, table: str, rows: list[Row]) -> BaseException | None:
-        """Whether the backend refuses ``rows``, in a transaction that is rolled back."""
+    def _probe_sync(self, table: str, batch: Batch, pairs: list[RowOf]) -> BaseException | None:
+        """Whether the backend refuses these records of ``batch``, in a transaction that is rolled back.
+
+        A typed table loads them as such (and what it knows of itself is
+        re-read after the rollback); a JSON one upserts their rows.
+        """
         conn = self._conn
+        typed = self._typed is not None and self._typed.is_typed(conn, table, batch)
+        typed_batch = batch if typed else None
         conn.execute("BEGIN")
         try:
-            self._upsert(conn, table, rows)
+            if typed_batch is not None:
+                records = [record for _, record in pairs]
+                self._typed.load(conn, table, Batch(records, typed_batch.part, typed_batch.checkpoint))
+            else:
+                self._upsert(conn, table, [row for row, _ in pairs])
         except self.refusal_errors as exc:
             return exc
         finally:
             conn.execute("ROLLBACK")
+            if typed_batch is not None:
+                self._typed.forget(table)
         return None
 
     def _write_sync(self, batch: Batch) -> None:
         conn = self._conn
         table = table_name(batch.part, self.table_prefix) if batch.records else ""
-        if table and table not in self._tables:
+        typed = bool(table) and self._typed is not None and self._typed.is_typed(conn, table, batch)
+        if table and not typed and table not in self._tables:
             conn.execute(self._create_table_sql(table))
             self._tables.add(table)
         conn.execute("BEGIN")
         try:
-            if table:
+            if typed:  # streamer/tables: one column per field, evolving in this transaction
+                self._typed.load(conn, table, batch)
+            elif table:
                 self._upsert(conn, table, batch_rows(batch))
             conn.execute(self._checkpoint_upsert, checkpoint_row(batch.checkpoint))
             write_bookmarks_sync(conn, batch.bookmarks)  # an incremental window's end, with its last batch

@@ -17,6 +17,7 @@ any thread.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -29,6 +30,7 @@ from streamer.sinks.base import TRANSACTIONAL
 from streamer.sinks.rows import (
     CHECKPOINT_COLUMN_LIST,
     Row,
+    RowOf,
     CHECKPOINT_TABLE,
     CHECKPOINT_UPDATE,
     batch_rows,
@@ -38,8 +40,9 @@ from streamer.sinks.rows import (
     find_refused,
     table_name,
 )
+from streamer.tables.state import TypedOptions, check_layout, options_from_params, require_arrow
 
-_OUR_PARAMS = ("schema", "table_prefix")
+_OUR_PARAMS = ("schema", "table_prefix", "layout", "contract", "max_nesting")
 """Query parameters of a sink URL that are ours, not libpq's."""
 
 
@@ -67,9 +70,18 @@ class PostgresSink:
 
     capabilities = TRANSACTIONAL  # checkpoints are committed with the rows: see load_checkpoints
 
-    def __init__(self, dsn: str, *, schema: str = "public", table_prefix: str = "") -> None:
+    def __init__(
+        self, dsn: str, *, schema: str = "public", table_prefix: str = "", layout: str = "typed",
+        typed: TypedOptions | None = None,
+    ) -> None:
         self.dsn = dsn
         self.schema = check_identifier(schema, "schema")
+        self._typed: Any = None
+        if check_layout(layout) == "typed":  # new tables typed (streamer/tables); tables with a record column stay JSON
+            require_arrow("PostgreSQL")
+            from streamer.tables.postgres import PostgresTypedTables
+
+            self._typed = PostgresTypedTables(self.schema, typed or TypedOptions())
         self.table_prefix = table_prefix
         self.records = 0
         self._conn: Any = None
@@ -80,7 +92,9 @@ class PostgresSink:
     @classmethod
     def from_url(cls, url: str) -> PostgresSink:
         dsn, options = split_dsn(url)
-        return cls(dsn, schema=options.get("schema", "public"), table_prefix=options.get("table_prefix", ""))
+        layout, typed = options_from_params(options)
+        return cls(dsn, schema=options.get("schema", "public"), table_prefix=options.get("table_prefix", ""),
+                   layout=layout, typed=typed)
 
     @property
     def _checkpoints(self) -> str:
@@ -120,32 +134,35 @@ class PostgresSink:
         """Store the batch and its checkpoint in one transaction.
 
         A batch the server refuses for its data (SQLSTATE class 22,
-        ``asyncpg.DataError``: ``\\u0000`` in JSONB, NUL in a key column,
-        a number beyond ``numeric``; class 54: an Id too long for the
+        ``asyncpg.DataError``: ``\\u0000`` in JSONB or TEXT, NUL in a key
+        column, a number beyond ``numeric``; class 54: an Id too long for the
         primary key's index) is bisected down to the records to blame
         (:func:`~streamer.sinks.rows.find_refused`), raised as
         :class:`~streamer.errors.RecordsRefusedError` for the bad-line policy.
         """
-        rows = batch_rows(batch) if batch.records else []
-        table = table_name(batch.part, self.table_prefix) if rows else ""
-        if table and table not in self._tables:
+        conn = self._conn
+        table = table_name(batch.part, self.table_prefix) if batch.records else ""
+        typed = bool(table) and self._typed is not None and await self._typed.is_typed(conn, table, batch)
+        rows = batch_rows(batch) if table and not typed else []
+        if table and not typed and table not in self._tables:
             await self._create(table)
         try:
-            async with self._conn.transaction():
-                if table:
+            async with conn.transaction():
+                if typed:  # streamer/tables: one column per field, evolving in this transaction
+                    await self._typed.load(conn, table, batch)
+                elif table:
                     await self._upsert(table, rows)
-                await self._conn.execute(
+                await conn.execute(
                     f"INSERT INTO {self._checkpoints} ({CHECKPOINT_COLUMN_LIST}) "
                     "VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7) ON CONFLICT (part_key) DO UPDATE SET "
                     f"{CHECKPOINT_UPDATE}, updated_at = now()",
                     *checkpoint_row(batch.checkpoint),
                 )
                 if batch.bookmarks:  # an incremental window's end, with its last batch
-                    await self._conn.executemany(
-                        bookmark_upsert(self._bookmarks, numbered=True), bookmark_rows(batch.bookmarks)
-                    )
+                    await conn.executemany(bookmark_upsert(self._bookmarks, numbered=True), bookmark_rows(batch.bookmarks))
         except _refusal_errors() as exc:
-            raise await find_refused(batch, lambda rows: self._probe(table, rows), "PostgreSQL", exc) from None
+            probe = functools.partial(self._probe, table, batch if typed else None)
+            raise await find_refused(batch, probe, "PostgreSQL", exc) from None
         self.records += len(batch.records)
 
     async def _upsert(self, table: str, rows: list[Row]) -> None:
@@ -163,16 +180,26 @@ class PostgresSink:
             + newer_only(f"{self.schema}.{table}", "postgresql")
         )
 
-    async def _probe(self, table: str, rows: list[Row]) -> BaseException | None:
-        """Whether the server refuses ``rows``, in a transaction that is rolled back."""
+    async def _probe(self, table: str, typed_batch: Batch | None, pairs: list[RowOf]) -> BaseException | None:
+        """Whether the server refuses these records, in a transaction that is rolled back.
+
+        ``typed_batch``: the table is typed, and the records are loaded as
+        such (what the table knows of itself is re-read after the rollback).
+        """
         transaction = self._conn.transaction()
         await transaction.start()
         try:
-            await self._upsert(table, rows)
+            if typed_batch is not None:
+                records = [record for _, record in pairs]
+                await self._typed.load(self._conn, table, Batch(records, typed_batch.part, typed_batch.checkpoint))
+            else:
+                await self._upsert(table, [row for row, _ in pairs])
         except _refusal_errors() as exc:
             return exc
         finally:
             await transaction.rollback()
+            if typed_batch is not None:
+                self._typed.forget(table)
         return None
 
     async def _create(self, table: str) -> None:

@@ -8,6 +8,15 @@
 ``sqlite:///out.db``                               SQLite (``?table_prefix=raw_``)
 ``duckdb:///out.duckdb``                           DuckDB (extra ``duckdb``)
 ``postgresql://user:pw@host:5432/db?schema=raw``   PostgreSQL (extra ``postgres``)
+``parquet:///out?row_group_size=100000``           Parquet files per entity (extra ``parquet``)
+=================================================  =========================================
+
+The database sinks make new tables typed (``?layout=typed``, the default:
+one column per field, see docs/typed-tables.md; ``&contract=evolve|freeze|discard``,
+``&max_nesting=1``); ``?layout=json`` keeps one JSON ``record`` column.
+Tables that already have a ``record`` column stay in the JSON layout.
+
+=================================================  =========================================
 =================================================  =========================================
 
 Paths follow the SQLAlchemy convention: what follows ``scheme:///`` is
@@ -25,6 +34,7 @@ from urllib.parse import parse_qs
 
 from streamer.errors import ConfigError
 from streamer.sinks.base import Sink
+from streamer.tables.state import options_from_params
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -136,22 +146,40 @@ def _sqlite(path: str, params: dict[str, str], url: str, with_metadata: bool) ->
 
     prefix = params.pop("table_prefix", "")
     synchronous = params.pop("synchronous", "NORMAL")
+    layout, typed = options_from_params(params)
     _no_more(params, url, "sqlite")
-    return SqliteSink(_path(path, url, database=True), table_prefix=prefix, synchronous=synchronous)
+    return SqliteSink(_path(path, url, database=True), table_prefix=prefix, synchronous=synchronous, layout=layout, typed=typed)
 
 
 def _duckdb(path: str, params: dict[str, str], url: str, with_metadata: bool) -> Sink:
     from streamer.sinks.duckdb import DuckDBSink
 
     prefix = params.pop("table_prefix", "")
+    memory_limit = params.pop("memory_limit", "256MB")
+    layout, typed = options_from_params(params)
     _no_more(params, url, "duckdb")
-    return DuckDBSink(_path(path, url, database=True), table_prefix=prefix)
+    return DuckDBSink(_path(path, url, database=True), table_prefix=prefix, layout=layout, typed=typed, memory_limit=memory_limit)
 
 
 def _postgres(path: str, params: dict[str, str], url: str, with_metadata: bool) -> Sink:
     from streamer.sinks.postgres import PostgresSink
 
     return PostgresSink.from_url(url)
+
+
+def _parquet(path: str, params: dict[str, str], url: str, with_metadata: bool) -> Sink:
+    from streamer.sinks.parquet import ParquetSink
+
+    layout, typed = options_from_params(params)
+    if layout != "typed":
+        raise ConfigError(f"sink {url}: Parquet files are typed; layout=json is for the database sinks")
+    sizes = {k: params.pop(k) for k in ("row_group_size", "rows_per_file") if k in params}
+    _no_more(params, url, "parquet")
+    try:
+        numbers = {k: int(v) for k, v in sizes.items()}
+    except ValueError:
+        raise ConfigError(f"sink {url}: row_group_size and rows_per_file are whole numbers") from None
+    return ParquetSink(_path(path, url), typed=typed, **numbers)
 
 
 SINK_SCHEMES: dict[str, Callable[[str, dict[str, str], str, bool], Sink]] = {
@@ -162,6 +190,7 @@ SINK_SCHEMES: dict[str, Callable[[str, dict[str, str], str, bool], Sink]] = {
     "duckdb": _duckdb,
     "postgresql": _postgres,
     "postgres": _postgres,
+    "parquet": _parquet,
 }
 """URL scheme → factory(path, query options, url, with_metadata); add yours here."""
 

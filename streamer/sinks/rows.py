@@ -75,10 +75,10 @@ def batch_rows(batch: Batch) -> list[Row]:
     return [row for row, _ in _rows_by_id(batch)]
 
 
-def _rows_by_id(batch: Batch) -> list[tuple[Row, Record]]:
+def _rows_by_id(batch: Batch) -> list[RowOf]:
     """:func:`batch_rows`, each row with the record it was made from."""
     part_key = batch.part.key
-    by_id: dict[str, tuple[Row, Record]] = {}
+    by_id: dict[str, RowOf] = {}
     for record in batch.records:
         if record.value is None and record.raw is not None:
             try:
@@ -99,9 +99,12 @@ def _rows_by_id(batch: Batch) -> list[tuple[Row, Record]]:
     return list(by_id.values())
 
 
-RefusalProbe = Callable[[list[Row]], Awaitable[BaseException | None]]
-"""Tries to store rows in a transaction that is always rolled back; returns the
-backend's refusal (an exception of the sink's declared refusal types) or ``None``."""
+RowOf = tuple[Row, Record]
+"""A row (JSON layout) with the record it was made from (what a typed table loads)."""
+
+RefusalProbe = Callable[[list[RowOf]], Awaitable[BaseException | None]]
+"""Tries to store some records in a transaction that is always rolled back; returns
+the backend's refusal (an exception of the sink's declared refusal types) or ``None``."""
 
 
 async def find_refused(batch: Batch, probe: RefusalProbe, backend: str, error: BaseException) -> StreamerError:
@@ -120,7 +123,7 @@ async def find_refused(batch: Batch, probe: RefusalProbe, backend: str, error: B
         pairs = pending.pop()
         if not pairs:
             continue
-        reason = await probe([row for row, _ in pairs])
+        reason = await probe(pairs)
         if reason is None:
             continue
         if len(pairs) == 1:

@@ -17,6 +17,8 @@ from typing import Any
 from streamer.sinks.embedded import EmbeddedSqlSink
 from streamer.incremental.storage import newer_only
 from streamer.sinks.rows import Row
+from streamer.tables.dialects import SQLITE
+from streamer.tables.state import TypedOptions, check_layout, require_arrow
 
 
 class SqliteSink(EmbeddedSqlSink):
@@ -28,8 +30,16 @@ class SqliteSink(EmbeddedSqlSink):
     limit (``SQLITE_MAX_LENGTH``, 1 GB; lines are capped far below by
     ``max_line_bytes``) is refused, as ``DataError: string or blob too big``."""
 
-    def __init__(self, path: str | Path, *, table_prefix: str = "", synchronous: str = "NORMAL") -> None:
+    def __init__(
+        self, path: str | Path, *, table_prefix: str = "", synchronous: str = "NORMAL",
+        layout: str = "typed", typed: TypedOptions | None = None,
+    ) -> None:
         super().__init__(path, table_prefix=table_prefix)
+        if check_layout(layout) == "typed":  # new tables typed (streamer/tables); tables with a record column stay JSON
+            require_arrow("SQLite")
+            from streamer.tables.embedded import EmbeddedTypedTables
+
+            self._typed = EmbeddedTypedTables(SQLITE, typed or TypedOptions())
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
         self.synchronous = synchronous.upper()

@@ -24,7 +24,7 @@ from streamer.sinks.sqlite import SqliteSink
 
 class SlowSqlite(SqliteSink):
     def __init__(self, path: str, markers: Path, delay: float) -> None:
-        super().__init__(path)
+        super().__init__(path, layout="json")  # the tests read the record column
         self.markers = markers
         self.delay = delay
         self.writes = 0

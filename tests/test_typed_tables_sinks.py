@@ -1,0 +1,209 @@
+"""Typed tables in SQLite, DuckDB and PostgreSQL: real SQL types, evolution in the batch's
+transaction, contracts, upsert by Id (newer wins), JSON-layout tables left as they are."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streamer.providers.mews.entities import OrderItem
+from streamer.sinks.duckdb import DuckDBSink
+from streamer.sinks.postgres import PostgresSink
+from streamer.sinks.registry import sink_from_url
+from streamer.sinks.sqlite import SqliteSink
+from streamer.tables import ContractError, TypedOptions
+from streamer.tables.structs import struct_json_schema
+from tests.support.pg_fixture import postgres_dsn  # noqa: F401  (fixture)
+from tests.support.sinks import make_batch
+
+MEWS = struct_json_schema(OrderItem)
+
+
+def item(i: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "Id": f"oi-{i}", "EnterpriseId": "ent", "UnitCount": i,
+        "Amount": {"Currency": "EUR", "NetValue": i + 0.25, "TaxValues": [{"Code": "VAT", "Value": 0.1}]},
+        "UpdatedUtc": f"2026-01-01T00:00:{i % 60:02d}.1234567Z", **extra,
+    }
+
+
+class Backend:
+    """One database: a sink factory, and reading back (column types, rows) without the sink's code."""
+
+    def __init__(self, kind: str, tmp_path: Path, dsn: str | None) -> None:
+        self.kind = kind
+        self.path = tmp_path / f"out.{kind}"
+        self.dsn = dsn
+        self.schema = f"typed_{uuid.uuid4().hex[:8]}"
+
+    def sink(self, **options: Any) -> Any:
+        typed = TypedOptions(**options) if options else None
+        if self.kind == "sqlite":
+            return SqliteSink(self.path, typed=typed)
+        if self.kind == "duckdb":
+            return DuckDBSink(self.path, typed=typed)
+        return PostgresSink(self.dsn, schema=self.schema, typed=typed)  # type: ignore[arg-type]
+
+    async def types(self, table: str) -> dict[str, str]:
+        if self.kind == "sqlite":
+            with sqlite3.connect(self.path) as conn:
+                return {r[1]: r[2] for r in conn.execute(f"PRAGMA table_info({table})")}
+        sql = ("SELECT column_name, data_type FROM information_schema.columns "
+               f"WHERE table_name = '{table}'")
+        if self.kind == "duckdb":
+            import duckdb
+
+            with duckdb.connect(str(self.path), read_only=True) as conn:
+                return dict(conn.execute(sql).fetchall())
+        return dict(await self._pg(sql + f" AND table_schema = '{self.schema}'"))
+
+    async def rows(self, table: str) -> list[dict[str, Any]]:
+        if self.kind == "sqlite":
+            with sqlite3.connect(self.path) as conn:
+                conn.row_factory = sqlite3.Row
+                return [dict(r) for r in conn.execute(f"SELECT * FROM {table} ORDER BY id")]
+        if self.kind == "duckdb":
+            import duckdb
+
+            with duckdb.connect(str(self.path), read_only=True) as conn:
+                cursor = conn.execute(f"SELECT * FROM {table} ORDER BY id")
+                names = [d[0] for d in cursor.description]
+                return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+        return [dict(r) for r in await self._pg(f"SELECT * FROM {self.schema}.{table} ORDER BY id")]
+
+    async def _pg(self, sql: str) -> list[Any]:
+        import asyncpg
+
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            return await conn.fetch(sql)
+        finally:
+            await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "duckdb", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    dsn = request.getfixturevalue("postgres_dsn") if request.param == "postgresql" else None
+    return Backend(request.param, tmp_path, dsn)
+
+
+async def write(sink: Any, *batches: Any) -> None:
+    await sink.open()
+    try:
+        for b in batches:
+            await sink.write(b)
+    finally:
+        await sink.close(None)
+
+
+EXPECTED_TYPES = {
+    "sqlite": {"id": "TEXT", "unit_count": "INTEGER", "amount__net_value": "REAL", "updated_utc": "TIMESTAMP",
+               "amount__tax_values": "TEXT", "_streamer_line": "INTEGER"},
+    "duckdb": {"id": "VARCHAR", "unit_count": "BIGINT", "amount__net_value": "DOUBLE",
+               "updated_utc": "TIMESTAMP WITH TIME ZONE", "amount__tax_values": "JSON", "_streamer_line": "BIGINT"},
+    "postgresql": {"id": "text", "unit_count": "bigint", "amount__net_value": "double precision",
+                   "updated_utc": "timestamp with time zone", "amount__tax_values": "jsonb", "_streamer_line": "bigint"},
+}
+
+
+async def test_typed_columns_from_a_schema(backend: Backend) -> None:
+    sink = backend.sink(schema_for=lambda part: MEWS)
+    await write(sink, make_batch([item(i) for i in range(1, 4)], done=True))
+    types = await backend.types("order_item")
+    assert {k: types[k] for k in EXPECTED_TYPES[backend.kind]} == EXPECTED_TYPES[backend.kind]
+    assert "canceled_utc" in types  # declared columns exist before any value came
+    rows = await backend.rows("order_item")
+    assert [r["id"] for r in rows] == ["oi-1", "oi-2", "oi-3"]
+    first = rows[0]
+    assert first["unit_count"] == 1 and first["amount__net_value"] == 1.25 and first["amount__currency"] == "EUR"
+    assert first["_streamer_part"] == "test/exp/0" and first["_streamer_line"] == 1
+    stamp = first["updated_utc"]
+    if backend.kind == "sqlite":
+        assert stamp == "2026-01-01T00:00:01.123456+00:00"
+    else:
+        assert stamp == datetime(2026, 1, 1, 0, 0, 1, 123456, tzinfo=UTC)
+
+
+async def test_a_field_added_mid_export_and_a_type_widened(backend: Backend) -> None:
+    sink = backend.sink()  # no schema: the first batch makes the columns
+    await write(
+        sink,
+        make_batch([item(1), item(2)]),
+        make_batch([item(3, Note="late field"), item(4, UnitCount=4.5)], first_line=3),
+        make_batch([item(5, UnitCount="five")], first_line=5, done=True),
+    )
+    types = await backend.types("order_item")
+    assert "note" in types
+    if backend.kind != "sqlite":  # SQLite keeps the declared type; its values carry their own
+        assert types["unit_count"] in ("VARCHAR", "text")
+    rows = {r["id"]: r for r in await backend.rows("order_item")}
+    assert rows["oi-3"]["note"] == "late field" and rows["oi-1"]["note"] is None
+    assert [rows[f"oi-{i}"]["unit_count"] for i in (4, 5)] == ["4.5", "five"] or backend.kind == "sqlite"
+    assert rows["oi-5"]["unit_count"] == "five"
+    # a resumed run knows the widened kinds (kept in _streamer_tables) and goes on
+    await write(backend.sink(), make_batch([item(6, UnitCount="six")], index=1, done=True))
+    assert {r["id"]: r for r in await backend.rows("order_item")}["oi-6"]["unit_count"] == "six"
+
+
+async def test_freeze_refuses_and_rolls_back_the_batch(backend: Backend) -> None:
+    sink = backend.sink(schema_for=lambda part: MEWS, contract="freeze")
+    await sink.open()
+    try:
+        await sink.write(make_batch([item(1)]))
+        with pytest.raises(ContractError, match=r"line 3, byte offset 200: field 'Surprise' is not a column"):
+            await sink.write(make_batch([item(2), item(3, Surprise=True)], first_line=2))
+        checkpoints = await sink.load_checkpoints()
+    finally:
+        await sink.close(None)
+    assert [r["id"] for r in await backend.rows("order_item")] == ["oi-1"]  # nothing of the refused batch
+    assert [c.line for c in checkpoints.values()] == [1]
+
+
+async def test_discard_keeps_the_value_in_extra(backend: Backend) -> None:
+    sink = backend.sink(schema_for=lambda part: MEWS, contract="discard")
+    await write(sink, make_batch([item(1, Surprise={"a": 1}), item(2, UnitCount="two")], done=True))
+    rows = await backend.rows("order_item")
+    import orjson
+
+    assert orjson.loads(rows[0]["_extra"]) == {"Surprise.a": 1}  # by field path, flattened like the columns
+    assert orjson.loads(rows[1]["_extra"]) == {"UnitCount": "two"} and rows[1]["unit_count"] is None
+    assert "surprise" not in await backend.types("order_item")
+
+
+async def test_upsert_by_id_keeps_the_newer_version(backend: Backend) -> None:
+    newer = item(1, UnitCount=10, UpdatedUtc="2026-06-01T00:00:00Z")
+    older = item(1, UnitCount=99, UpdatedUtc="2026-05-01T00:00:00+00:00")
+    await write(backend.sink(), make_batch([newer]), make_batch([older], index=1), make_batch([item(2)], index=2, done=True))
+    rows = await backend.rows("order_item")
+    assert [(r["id"], r["unit_count"]) for r in rows] == [("oi-1", 10), ("oi-2", 2)]
+
+
+async def test_a_json_layout_table_stays_json(backend: Backend) -> None:
+    json_sink = {"sqlite": SqliteSink, "duckdb": DuckDBSink}.get(backend.kind)
+    first = (json_sink(backend.path, layout="json") if json_sink
+             else PostgresSink(backend.dsn, schema=backend.schema, layout="json"))  # type: ignore[arg-type]
+    await write(first, make_batch([item(1)]))
+    await write(backend.sink(), make_batch([item(2)], index=1, done=True))  # typed by default, but the table exists
+    types = await backend.types("order_item")
+    assert "record" in types and "unit_count" not in types
+    assert [r["id"] for r in await backend.rows("order_item")] == ["oi-1", "oi-2"]
+
+
+def test_sink_urls_choose_layout_and_contract(tmp_path: Path) -> None:
+    typed = sink_from_url(f"sqlite:///{tmp_path}/a.db?contract=freeze&max_nesting=2")
+    assert typed._typed.tables.options == TypedOptions(contract="freeze", max_nesting=2)  # type: ignore[attr-defined]
+    assert sink_from_url(f"duckdb:///{tmp_path}/a.duckdb?layout=json")._typed is None  # type: ignore[attr-defined]
+    pg = sink_from_url("postgresql://u:p@127.0.0.1/db?schema=raw&layout=typed&contract=discard")
+    assert pg._typed.tables.options.contract == "discard"  # type: ignore[attr-defined]
+    from streamer.errors import ConfigError
+
+    for bad, message in (("layout=wide", "layout must be typed or json"), ("contract=lax", "contract must be one of"),
+                         ("max_nesting=x", "max_nesting='x' should be a whole number"),
+                         ("memory_limit=1;DROP", "memory_limit")):
+        with pytest.raises(ConfigError, match=message):
+            sink_from_url(f"duckdb:///{tmp_path}/b.duckdb?{bad}")
