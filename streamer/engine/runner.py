@@ -184,26 +184,42 @@ class _Run:
     async def _produce_unordered(
         self, session: aiohttp.ClientSession, send: ObjectSendStream[Batch]
     ) -> None:
-        limiter = anyio.Semaphore(self.config.concurrency)
-        async with send, anyio.create_task_group() as tg:
-            async with self._list_parts(session, tg) as parts:
-                async for part, start in parts:
-                    await limiter.acquire()
-                    tg.start_soon(self._download, session, part, start, send.clone(), limiter)
+        async def shared() -> ObjectSendStream[Batch]:
+            return send.clone()
+
+        async with send:
+            await self._start_downloads(session, shared)
 
     async def _produce_ordered(
         self,
         session: aiohttp.ClientSession,
         order: ObjectSendStream[ObjectReceiveStream[Batch]],
     ) -> None:
+        async def own_queue() -> ObjectSendStream[Batch]:
+            # the consumer drains the queues in the order they are sent here: the parts' order
+            send, recv = anyio.create_memory_object_stream[Batch](self.config.prefetch_batches)
+            await order.send(recv)
+            return send
+
+        async with order:
+            await self._start_downloads(session, own_queue)
+
+    async def _start_downloads(
+        self,
+        session: aiohttp.ClientSession,
+        stream_for_part: Callable[[], Awaitable[ObjectSendStream[Batch]]],
+    ) -> None:
+        """One download per listed part, at most ``concurrency`` at once, each into the stream it is given.
+
+        Ordered and unordered runs differ only in that stream: a clone of the
+        one shared channel, or a queue of the part's own.
+        """
         limiter = anyio.Semaphore(self.config.concurrency)
-        async with order, anyio.create_task_group() as tg:
+        async with anyio.create_task_group() as tg:
             async with self._list_parts(session, tg) as parts:
                 async for part, start in parts:
                     await limiter.acquire()
-                    send, recv = anyio.create_memory_object_stream[Batch](self.config.prefetch_batches)
-                    await order.send(recv)
-                    tg.start_soon(self._download, session, part, start, send, limiter)
+                    tg.start_soon(self._download, session, part, start, await stream_for_part(), limiter)
 
     async def _download(
         self,
