@@ -123,13 +123,20 @@ async def liar_server(files: Mapping[str, Script]) -> AsyncIterator[LiarServer]:
     server = LiarServer(files)
     app = web.Application()
     app.router.add_get("/{name}", server._handle)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    async with serve_locally(app, shutdown_timeout=0.1) as base_url:
+        server.base_url = base_url
+        yield server
+
+
+@contextlib.asynccontextmanager
+async def serve_locally(app: web.Application, *, shutdown_timeout: float) -> AsyncIterator[str]:
+    """Serves ``app`` on a free port of 127.0.0.1 for the block; yields its base URL."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    server.base_url = f"http://127.0.0.1:{port}"
     try:
-        yield server
+        yield f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
