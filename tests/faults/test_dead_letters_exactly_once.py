@@ -22,7 +22,7 @@ import pytest
 from aiohttp import web
 
 from tests.support.faults import assert_exactly_once
-from tests.support.liars import serve_locally
+from tests.support.local_server import serve_locally
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(150)]
 

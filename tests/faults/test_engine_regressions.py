@@ -8,8 +8,8 @@ import pytest
 
 from streamer import RetryPolicy, StreamConfig, stream
 from streamer.decoding.badlines import BadLines
-from streamer.decoding.gzip import MAX_PIECE, GunzipStream
 from streamer.decoding.base import DecoderStart
+from streamer.decoding.gzip import MAX_PIECE, GunzipStream
 from streamer.decoding.jsonl import JsonlDecoder
 from streamer.decoding.lines import BOM, LineSplitter
 from streamer.records import PartInfo

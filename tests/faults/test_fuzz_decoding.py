@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 import streamer.decoding.gzip as gzip_layer
 from streamer.decoding.badlines import BadLines
-from streamer.decoding.gzip import GunzipStream
 from streamer.decoding.base import DecoderStart
+from streamer.decoding.gzip import GunzipStream
 from streamer.decoding.jsonl import JsonlDecoder
 from streamer.decoding.lines import BOM, LineSplitter
 from streamer.records import PartInfo, Record

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from tests.support.local_server import serve_locally
+
 LAST_MODIFIED = "Wed, 02 Dec 2026 01:00:00 GMT"
 _RANGE = re.compile(r"bytes=(\d+)-")
 
@@ -127,16 +129,3 @@ async def liar_server(files: Mapping[str, Script]) -> AsyncIterator[LiarServer]:
         server.base_url = base_url
         yield server
 
-
-@contextlib.asynccontextmanager
-async def serve_locally(app: web.Application, *, shutdown_timeout: float) -> AsyncIterator[str]:
-    """Serves ``app`` on a free port of 127.0.0.1 for the block; yields its base URL."""
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
