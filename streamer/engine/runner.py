@@ -15,6 +15,7 @@ closes every response and the session, and re-raises the first real error.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -30,7 +31,7 @@ from streamer.engine.download import PartDownload
 from streamer.engine.stats import RunStats
 from streamer.errors import RecordsRefusedError, StreamerError
 from streamer.http.session import open_session
-from streamer.incremental.bookmarks import IncrementalSource
+from streamer.incremental.bookmarks import BookmarkTracker, IncrementalSource
 from streamer.providers.base import Source
 from streamer.records import Batch, Checkpoint, Part
 from streamer.sinks.base import Sink, as_transactional
@@ -113,24 +114,22 @@ MAX_LISTED_PARTS = 10_000
 """Parts listed ahead of the downloads (a Part is a few hundred bytes: a bound, not a budget)."""
 
 
+@dataclasses.dataclass(eq=False)
 class _Run:
-    def __init__(
-        self,
-        source: Source,
-        sink: Sink,
-        config: StreamConfig,
-        stats: RunStats,
-        checkpoints: dict[str, Checkpoint],
-        on_checkpoint: CheckpointHook | None,
-    ) -> None:
-        self.source = source
-        self.sink = sink
-        self.config = config
-        self.stats = stats
-        self.checkpoints = checkpoints
-        self.on_checkpoint = on_checkpoint
-        self.bad_lines = BadLines(config.bad_lines, config.dead_letter)
-        self.bookmarks = source.bookmarks if isinstance(source, IncrementalSource) else None
+    """One run's collaborators, and what its tasks share: the checkpoints, bad lines and bookmarks."""
+
+    source: Source
+    sink: Sink
+    config: StreamConfig
+    stats: RunStats
+    checkpoints: dict[str, Checkpoint]
+    on_checkpoint: CheckpointHook | None
+    bad_lines: BadLines = dataclasses.field(init=False)
+    bookmarks: BookmarkTracker | None = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.bad_lines = BadLines(self.config.bad_lines, self.config.dead_letter)
+        self.bookmarks = self.source.bookmarks if isinstance(self.source, IncrementalSource) else None
 
     async def execute(self, session: aiohttp.ClientSession) -> None:
         async with anyio.create_task_group() as tg:
