@@ -165,10 +165,13 @@ def test_to_jsonl_passes_lines_through_and_encodes_decoded_records() -> None:
     assert to_jsonl([]) == b""
 
 
-def test_a_registered_format_starts_where_make_decoder_says() -> None:
+def test_a_registered_format_starts_where_make_decoder_says(monkeypatch: pytest.MonkeyPatch) -> None:
     """A provider's own format gets one DecoderStart: position, state, bad-line policy and label."""
+    import streamer.decoding.base as base
     from streamer.decoding.base import DecoderStart, register_decoder
     from streamer.decoding.jsonl import JsonlDecoder
+
+    monkeypatch.setattr(base, "_REGISTERED", dict(base._REGISTERED))  # the format is gone after the test
 
     seen: list[tuple[DecoderStart, dict]] = []
 
