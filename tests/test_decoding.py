@@ -163,3 +163,32 @@ def test_to_jsonl_passes_lines_through_and_encodes_decoded_records() -> None:
     assert mixed[2].to_json() == b'{"Id":"c","n":1}'
     assert all(len(line.splitlines()) == 1 for line in to_jsonl(mixed).decode().splitlines())
     assert to_jsonl([]) == b""
+
+
+def test_a_registered_format_starts_where_make_decoder_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A provider's own format gets one DecoderStart: position, state, bad-line policy and label."""
+    import streamer.decoding.base as base
+    from streamer.decoding.base import DecoderStart, register_decoder
+    from streamer.decoding.jsonl import JsonlDecoder
+
+    monkeypatch.setattr(base, "_REGISTERED", dict(base._REGISTERED))  # the format is gone after the test
+
+    seen: list[tuple[DecoderStart, dict]] = []
+
+    def factory(start: DecoderStart, options: dict) -> JsonlDecoder:
+        seen.append((start, dict(options)))
+        return JsonlDecoder(start, options)
+
+    register_decoder("test-start", factory)  # type: ignore[arg-type]
+    bad = BadLines("skip")
+    decoder = make_decoder(
+        "test-start", PART, bad_lines=bad, max_line_bytes=64, offset=100, line=7, state={"k": 1}, options={"o": 2}
+    )
+    [(start, options)] = seen
+    assert (start.offset, start.line, start.state, start.max_line_bytes) == (100, 7, {"k": 1}, 64)
+    assert start.bad_lines is bad and start.label == PART.describe() and options == {"o": 2}
+    out: list = []
+    decoder.feed(b'{"a":1}\nnot json\n', out)
+    assert [(r.line, r.offset) for r in out] == [(8, 100)]
+    assert (decoder.offset, decoder.line) == (117, 9)
+    assert bad.by_part == {PART.describe(): 1}

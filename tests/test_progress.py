@@ -9,6 +9,7 @@ import anyio
 
 from streamer.cli.progress import progress_bar
 from streamer.engine.stats import RunStats
+from tests.support.progress import advance
 
 
 async def test_total_and_per_part_bars_follow_the_stats() -> None:
@@ -18,11 +19,8 @@ async def test_total_and_per_part_bars_follow_the_stats() -> None:
     second = stats.part("urls/-/1", "part 1 (b.jsonl)", 10_000)
     async with progress_bar(stats, enabled=True, interval=0.01, file=out):
         for _ in range(5):
-            first.bytes += 1000
-            second.bytes += 500
-            stats.bytes += 1500
-            stats.records += 10
-            first.records += 10
+            advance(stats, first, received=1000, records=10)
+            advance(stats, second, received=500)
             await anyio.sleep(0.03)
         mid = out.getvalue()
         first.done = True

@@ -14,6 +14,7 @@ import pytest
 from streamer.cli.progress import progress_bar
 from streamer.engine.stats import RunStats
 from streamer.logs import configure_logging
+from tests.support.progress import advance
 
 
 class FakeTTY(io.StringIO):
@@ -32,10 +33,7 @@ async def test_known_total_shows_percentage_and_eta() -> None:
     part = stats.part("urls/-/0", "part 0 (a.jsonl)", 100_000)
     async with progress_bar(stats, enabled=True, interval=0.01, file=out):
         for _ in range(4):
-            part.bytes += 10_000
-            stats.bytes += 10_000
-            stats.records += 1
-            part.records += 1
+            advance(stats, part, received=10_000, records=1)
             await anyio.sleep(0.05)
     totals = [s for s in screens(out.getvalue()) if s.lstrip("\x1b[A").startswith("total")]
     last = totals[-1]
@@ -66,8 +64,7 @@ async def test_part_first_drawn_late_has_a_sane_rate() -> None:
     part.bytes = stats.bytes = 500 << 20  # already received when its bar first appears
     async with progress_bar(stats, enabled=True, interval=0.02, file=out):
         for _ in range(5):
-            part.bytes += 1 << 20
-            stats.bytes += 1 << 20
+            advance(stats, part, received=1 << 20)
             await anyio.sleep(0.05)
     rates = [
         re.search(r"([\d.]+)([kMGT]?)B/s", screen).groups()  # type: ignore[union-attr]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -24,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.support.simulator_process import simulator_child
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -86,20 +87,8 @@ def simulator(tools: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -
     args = [sys.executable, "-m", "streamer.cli.main", *command[1:]]
     args[args.index("--port") + 1] = "0"
     err_path = tmp_path_factory.mktemp("sim") / "stderr"
-    with open(err_path, "w") as err:
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, text=True, env=tools)
-    try:
-        assert proc.stdout is not None
-        base = proc.stdout.readline().strip()
-        assert base.startswith("http://127.0.0.1:"), base
+    with open(err_path, "w") as err, simulator_child(args, stderr=err, env=tools) as base:
         yield base, err_path
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def run_example(example: Example, base: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -65,26 +65,18 @@ def command(
         bytes_per_second=bytes_per_second,
     )
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(host, port, seed, entities, records, parts, gzipped, content_encoding, url_ttl, faults))
+        sim = Simulator(
+            seed=seed, url_ttl=url_ttl, faults=faults, content_encoding=content_encoding, host=host, port=port
+        )
+        install(sim)
+        for entity in entities:
+            export = sim.add_export(entity, records=records, parts=parts, gzip=gzipped)
+            click.echo(f"export {export.id}: {entity}, {export.records} records in {parts} files", err=True)
+        asyncio.run(_serve(sim))
 
 
-async def _serve(
-    host: str,
-    port: int,
-    seed: int,
-    entities: tuple[str, ...],
-    records: int,
-    parts: int,
-    gzipped: bool,
-    content_encoding: bool,
-    url_ttl: float,
-    faults: FaultPlan,
-) -> None:
-    sim = Simulator(seed=seed, url_ttl=url_ttl, faults=faults, content_encoding=content_encoding, host=host, port=port)
-    install(sim)
-    for entity in entities:
-        export = sim.add_export(entity, records=records, parts=parts, gzip=gzipped)
-        click.echo(f"export {export.id}: {entity}, {export.records} records in {parts} files", err=True)
+async def _serve(sim: Simulator) -> None:
+    """Serve until SIGTERM (or Ctrl-C), after printing the base URL and a ready command per vendor."""
     async with sim:
         click.echo(sim.base_url)
         sys.stdout.flush()

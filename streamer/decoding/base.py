@@ -8,10 +8,13 @@ engine checkpoints after every batch.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from streamer.decoding.badlines import BadLines
+from streamer.decoding.lines import LineSplitter
+from streamer.errors import ConfigError, DecodeError
 from streamer.records import Format, PartInfo, Record
 
 
@@ -31,8 +34,45 @@ class Decoder(Protocol):
         """What a new decoder needs to restart at :attr:`offset` (e.g. a CSV header)."""
 
 
-DecoderFactory = Callable[..., Decoder]
-"""``factory(part, *, bad_lines, max_line_bytes, offset, line, state, options)``."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class DecoderStart:
+    """Where a decoder begins and whom it tells about bad lines: the one start every format shares.
+
+    Every decoder gets the same six facts; one value carries them, so a new
+    format (or a ZIP member's inner decoder) cannot forget or reorder one.
+    """
+
+    part: PartInfo
+    bad_lines: BadLines
+    max_line_bytes: int
+    offset: int = 0
+    """Byte offset to restart at (0: the start of the part)."""
+    line: int = 0
+    """Physical lines before :attr:`offset`."""
+    state: Mapping[str, Any] | None = None
+    """What the previous decoder's :meth:`Decoder.state` returned at :attr:`offset`."""
+    label: str = dataclasses.field(init=False)
+    """The part as error messages name it."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "label", self.part.describe())
+
+    def splitter(self) -> LineSplitter:
+        """A line splitter positioned at this start (for the line-framed formats)."""
+        return LineSplitter(part=self.label, max_line_bytes=self.max_line_bytes, offset=self.offset, line=self.line)
+
+    def reject(self, reason: str, *, line: int, offset: int, snippet: bytes) -> None:
+        """Hand one bad line or record to the bad-line policy (which may raise)."""
+        self.bad_lines.handle(DecodeError(reason, part=self.label, line=line, offset=offset, snippet=snippet))
+
+    def refuse_unknown(self, kind: str, options: Mapping[str, Any]) -> None:
+        """A ``ConfigError`` for the options a decoder did not take (a typo must not be ignored)."""
+        if options:
+            raise ConfigError(f"unknown {kind} decoder options for {self.label}: {sorted(options)}")
+
+
+DecoderFactory = Callable[[DecoderStart, Mapping[str, Any]], Decoder]
+"""``factory(start, options)``: a decoder of one format, positioned at ``start``."""
 
 BUILTIN_FORMATS: Mapping[str, str] = {
     "jsonl": "streamer.decoding.jsonl:JsonlDecoder",
@@ -84,12 +124,6 @@ def make_decoder(
     state: Mapping[str, Any] | None = None,
     options: Mapping[str, Any] | None = None,
 ) -> Decoder:
-    return decoder_factory(fmt)(
-        part,
-        bad_lines=bad_lines,
-        max_line_bytes=max_line_bytes,
-        offset=offset,
-        line=line,
-        state=state,
-        options=options or {},
-    )
+    """A decoder of ``fmt`` for ``part``, positioned at ``offset``/``line`` with the ``state`` saved there."""
+    start = DecoderStart(part, bad_lines, max_line_bytes, offset, line, state)
+    return decoder_factory(fmt)(start, options or {})

@@ -30,10 +30,9 @@ import csv
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from streamer.decoding.badlines import BadLines
-from streamer.decoding.lines import LineSplitter
+from streamer.decoding.base import DecoderStart
 from streamer.errors import ConfigError, DecodeError, LineTooLongError, RowCountMismatchError
-from streamer.records import PartInfo, Record
+from streamer.records import Record
 
 ASCII_COMPATIBLE_PROBE = b",;|\t\"'\r\nAz09"
 
@@ -72,22 +71,14 @@ class CsvDecoder:
     that number, for the error message).
     """
 
-    def __init__(
-        self,
-        part: PartInfo,
-        *,
-        bad_lines: BadLines,
-        max_line_bytes: int,
-        offset: int = 0,
-        line: int = 0,
-        state: Mapping[str, Any] | None = None,
-        options: Mapping[str, Any] | None = None,
-    ) -> None:
-        options = dict(options or {})
-        self._part = part
-        self._label = part.describe()
-        self._bad_lines = bad_lines
-        self._max_row_bytes = max_line_bytes
+    def __init__(self, start: DecoderStart, options: Mapping[str, Any]) -> None:
+        options = dict(options)
+        offset, line, state = start.offset, start.line, start.state
+        self._origin = start
+        self._part = start.part
+        self._label = start.label
+        self._bad_lines = start.bad_lines
+        self._max_row_bytes = start.max_line_bytes
         delimiter = options.pop("delimiter", ",")
         quotechar = options.pop("quotechar", '"')
         self._encoding = _check_encoding(options.pop("encoding", "utf-8"))
@@ -102,12 +93,9 @@ class CsvDecoder:
         fieldnames = options.pop("fieldnames", None)
         self._expected_rows: int | None = options.pop("expected_rows", None)
         self._expected_source: str = options.pop("expected_rows_source", "the export")
-        if options:
-            raise ConfigError(f"unknown CSV decoder options for {self._label}: {sorted(options)}")
+        start.refuse_unknown("CSV", options)
 
-        self._splitter = LineSplitter(
-            part=self._label, max_line_bytes=max_line_bytes, offset=offset, line=line
-        )
+        self._splitter = start.splitter()
         self.offset = offset
         self.line = line
         self._synced = offset > 0
@@ -157,15 +145,7 @@ class CsvDecoder:
             raw = b"\n".join(self._open)
             self._open = []
             self._open_bytes = 0
-            self._bad_lines.handle(
-                DecodeError(
-                    "file ended inside a quoted field (unbalanced quote)",
-                    part=self._label,
-                    line=self.line + 1,
-                    offset=self.offset,
-                    snippet=raw,
-                )
-            )
+            self._bad("file ended inside a quoted field (unbalanced quote)", self.line + 1, self.offset, raw)
             self._rows += 1
         # Everything is consumed now (the last row may lack its newline).
         self.offset = self._splitter.offset
@@ -280,7 +260,7 @@ class CsvDecoder:
     # ------------------------------------------------------------------ errors
 
     def _bad(self, reason: str, line: int, offset: int, raw: bytes) -> None:
-        self._bad_lines.handle(DecodeError(reason, part=self._label, line=line, offset=offset, snippet=raw))
+        self._origin.reject(reason, line=line, offset=offset, snippet=raw)
 
     def _too_long(self) -> None:
         size = self._open_bytes + self._splitter.buffered

@@ -48,9 +48,9 @@ from typing import Any
 
 import orjson
 
-from streamer.decoding.badlines import BadLines
+from streamer.decoding.base import DecoderStart
 from streamer.errors import DecodeError, LineTooLongError, json_type
-from streamer.records import PartInfo, Record
+from streamer.records import Record
 
 BOM = b"\xef\xbb\xbf"
 FAST_PATH_FAILURES = 4
@@ -155,22 +155,12 @@ class _Scanner:
 class JsonArrayDecoder:
     """Decodes a JSON array whose elements are objects, one record per element."""
 
-    def __init__(
-        self,
-        part: PartInfo,
-        *,
-        bad_lines: BadLines,
-        max_line_bytes: int,
-        offset: int = 0,
-        line: int = 0,
-        state: Mapping[str, Any] | None = None,
-        options: Mapping[str, Any] | None = None,
-    ) -> None:
-        options = options or {}
-        self._part = part
-        self._label = part.describe()
-        self._bad_lines = bad_lines
-        self._max = max_line_bytes
+    def __init__(self, start: DecoderStart, options: Mapping[str, Any]) -> None:
+        offset, line, state = start.offset, start.line, start.state
+        self._origin = start
+        self._part = start.part
+        self._label = start.label
+        self._max = start.max_line_bytes
         self._member: str | None = options.get("member")
         self._buf = bytearray()
         self._base = offset  # absolute offset of _buf[0]
@@ -613,15 +603,7 @@ class JsonArrayDecoder:
         self._resume_stage = self._stage
 
     def _bad(self, reason: str, line: int, start: int, end: int) -> None:
-        self._bad_lines.handle(
-            DecodeError(
-                reason,
-                part=self._label,
-                line=line,
-                offset=self._base + start,
-                snippet=bytes(self._buf[start:end]),
-            )
-        )
+        self._origin.reject(reason, line=line, offset=self._base + start, snippet=bytes(self._buf[start:end]))
 
 
 def _proved_end(
@@ -679,8 +661,6 @@ def _proved_end(
             cand = end
 
 
-def json_api_decoder(part: PartInfo, **kwargs: Any) -> JsonArrayDecoder:
+def json_api_decoder(start: DecoderStart, options: Mapping[str, Any]) -> JsonArrayDecoder:
     """JSON:API documents: the records are the resource objects of ``data``."""
-    options = dict(kwargs.pop("options", None) or {})
-    options.setdefault("member", "data")
-    return JsonArrayDecoder(part, options=options, **kwargs)
+    return JsonArrayDecoder(start, {"member": "data", **options})

@@ -20,32 +20,19 @@ from typing import Any
 import msgspec
 import orjson
 
-from streamer.decoding.badlines import BadLines
-from streamer.decoding.lines import LineSplitter
-from streamer.errors import DecodeError, json_type
-from streamer.records import PartInfo, Record
+from streamer.decoding.base import DecoderStart
+from streamer.errors import json_type
+from streamer.records import Record
 
 
 class JsonlDecoder:
     """Decodes JSON Lines where every non-blank line must be a JSON object."""
 
-    def __init__(
-        self,
-        part: PartInfo,
-        *,
-        bad_lines: BadLines,
-        max_line_bytes: int,
-        offset: int = 0,
-        line: int = 0,
-        state: Mapping[str, Any] | None = None,
-        options: Mapping[str, Any] | None = None,
-    ) -> None:
-        self._part = part
-        self._label = part.describe()
-        self._bad_lines = bad_lines
-        self._splitter = LineSplitter(
-            part=self._label, max_line_bytes=max_line_bytes, offset=offset, line=line
-        )
+    def __init__(self, start: DecoderStart, options: Mapping[str, Any]) -> None:
+        """JSON Lines has no options; any given are ignored, as they always were."""
+        self._origin = start
+        self._part = start.part
+        self._splitter = start.splitter()
 
     @property
     def offset(self) -> int:
@@ -115,9 +102,7 @@ class JsonlDecoder:
         return True
 
     def _bad(self, reason: str, line: int, offset: int, raw: bytes) -> None:
-        self._bad_lines.handle(
-            DecodeError(reason, part=self._label, line=line, offset=offset, snippet=raw)
-        )
+        self._origin.reject(reason, line=line, offset=offset, snippet=raw)
 
 
 _check_syntax = msgspec.json.Decoder(msgspec.Raw).decode

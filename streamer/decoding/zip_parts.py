@@ -42,8 +42,7 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
-from streamer.decoding.badlines import BadLines
-from streamer.decoding.base import Decoder, make_decoder
+from streamer.decoding.base import Decoder, DecoderStart, decoder_factory
 from streamer.errors import ConfigError, DecodeError
 from streamer.records import PartInfo, Record
 
@@ -82,22 +81,12 @@ class _Member:
 class ZipPartsDecoder:
     """Decodes a ZIP archive's members, in archive order, as ``member_format``."""
 
-    def __init__(
-        self,
-        part: PartInfo,
-        *,
-        bad_lines: BadLines,
-        max_line_bytes: int,
-        offset: int = 0,
-        line: int = 0,
-        state: Mapping[str, Any] | None = None,
-        options: Mapping[str, Any] | None = None,
-    ) -> None:
-        options = dict(options or {})
+    def __init__(self, start: DecoderStart, options: Mapping[str, Any]) -> None:
+        options = dict(options)
+        part, offset, line = start.part, start.offset, start.line
+        self._origin = start
         self._part = part
-        self._label = part.describe()
-        self._bad_lines = bad_lines
-        self._max_line_bytes = max_line_bytes
+        self._label = start.label
         try:
             self._member_format: str = options.pop("member_format")
         except KeyError:
@@ -105,14 +94,13 @@ class ZipPartsDecoder:
         self._member_options: Mapping[str, Any] = options.pop("member_options", {}) or {}
         self._plain_allowed = bool(options.pop("plain", False))
         self._plain_options: Mapping[str, Any] = {**self._member_options, **(options.pop("plain_options", {}) or {})}
-        if options:
-            raise ConfigError(f"unknown zip decoder options for {self._label}: {sorted(options)}")
+        start.refuse_unknown("zip", options)
         self._buf = bytearray()
         self._base = offset  # archive offset of _buf[0]
         self._member: _Member | None = None
         self._plain: Decoder | None = None
         self._members_seen = 0
-        state = dict(state or {})
+        state = dict(start.state or {})
         self._next_index: int = state.get("member", 0)
         self._resume: dict[str, Any] | None = None
         if offset == 0 and not state:
@@ -378,16 +366,8 @@ class ZipPartsDecoder:
     def _inner(
         self, info: PartInfo, *, offset: int, line: int, state: Mapping[str, Any] | None, plain: bool = False
     ) -> Decoder:
-        return make_decoder(
-            self._member_format,
-            info,
-            bad_lines=self._bad_lines,
-            max_line_bytes=self._max_line_bytes,
-            offset=offset,
-            line=line,
-            state=state,
-            options=self._plain_options if plain else self._member_options,
-        )
+        start = dataclasses.replace(self._origin, part=info, offset=offset, line=line, state=state)
+        return decoder_factory(self._member_format)(start, self._plain_options if plain else self._member_options)
 
     def _sync_position(self) -> None:
         """Resume point: the header of the member in progress, or of the next one."""

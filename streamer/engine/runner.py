@@ -15,6 +15,7 @@ closes every response and the session, and re-raises the first real error.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -30,7 +31,7 @@ from streamer.engine.download import PartDownload
 from streamer.engine.stats import RunStats
 from streamer.errors import RecordsRefusedError, StreamerError
 from streamer.http.session import open_session
-from streamer.incremental.bookmarks import IncrementalSource
+from streamer.incremental.bookmarks import BookmarkTracker, IncrementalSource
 from streamer.providers.base import Source
 from streamer.records import Batch, Checkpoint, Part
 from streamer.sinks.base import Sink, as_transactional
@@ -113,24 +114,22 @@ MAX_LISTED_PARTS = 10_000
 """Parts listed ahead of the downloads (a Part is a few hundred bytes: a bound, not a budget)."""
 
 
+@dataclasses.dataclass(eq=False)
 class _Run:
-    def __init__(
-        self,
-        source: Source,
-        sink: Sink,
-        config: StreamConfig,
-        stats: RunStats,
-        checkpoints: dict[str, Checkpoint],
-        on_checkpoint: CheckpointHook | None,
-    ) -> None:
-        self.source = source
-        self.sink = sink
-        self.config = config
-        self.stats = stats
-        self.checkpoints = checkpoints
-        self.on_checkpoint = on_checkpoint
-        self.bad_lines = BadLines(config.bad_lines, config.dead_letter)
-        self.bookmarks = source.bookmarks if isinstance(source, IncrementalSource) else None
+    """One run's collaborators, and what its tasks share: the checkpoints, bad lines and bookmarks."""
+
+    source: Source
+    sink: Sink
+    config: StreamConfig
+    stats: RunStats
+    checkpoints: dict[str, Checkpoint]
+    on_checkpoint: CheckpointHook | None
+    bad_lines: BadLines = dataclasses.field(init=False)
+    bookmarks: BookmarkTracker | None = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.bad_lines = BadLines(self.config.bad_lines, self.config.dead_letter)
+        self.bookmarks = self.source.bookmarks if isinstance(self.source, IncrementalSource) else None
 
     async def execute(self, session: aiohttp.ClientSession) -> None:
         async with anyio.create_task_group() as tg:
@@ -184,26 +183,42 @@ class _Run:
     async def _produce_unordered(
         self, session: aiohttp.ClientSession, send: ObjectSendStream[Batch]
     ) -> None:
-        limiter = anyio.Semaphore(self.config.concurrency)
-        async with send, anyio.create_task_group() as tg:
-            async with self._list_parts(session, tg) as parts:
-                async for part, start in parts:
-                    await limiter.acquire()
-                    tg.start_soon(self._download, session, part, start, send.clone(), limiter)
+        async def shared() -> ObjectSendStream[Batch]:
+            return send.clone()
+
+        async with send:
+            await self._start_downloads(session, shared)
 
     async def _produce_ordered(
         self,
         session: aiohttp.ClientSession,
         order: ObjectSendStream[ObjectReceiveStream[Batch]],
     ) -> None:
+        async def own_queue() -> ObjectSendStream[Batch]:
+            # the consumer drains the queues in the order they are sent here: the parts' order
+            send, recv = anyio.create_memory_object_stream[Batch](self.config.prefetch_batches)
+            await order.send(recv)
+            return send
+
+        async with order:
+            await self._start_downloads(session, own_queue)
+
+    async def _start_downloads(
+        self,
+        session: aiohttp.ClientSession,
+        stream_for_part: Callable[[], Awaitable[ObjectSendStream[Batch]]],
+    ) -> None:
+        """One download per listed part, at most ``concurrency`` at once, each into the stream it is given.
+
+        Ordered and unordered runs differ only in that stream: a clone of the
+        one shared channel, or a queue of the part's own.
+        """
         limiter = anyio.Semaphore(self.config.concurrency)
-        async with order, anyio.create_task_group() as tg:
+        async with anyio.create_task_group() as tg:
             async with self._list_parts(session, tg) as parts:
                 async for part, start in parts:
                     await limiter.acquire()
-                    send, recv = anyio.create_memory_object_stream[Batch](self.config.prefetch_batches)
-                    await order.send(recv)
-                    tg.start_soon(self._download, session, part, start, send, limiter)
+                    tg.start_soon(self._download, session, part, start, await stream_for_part(), limiter)
 
     async def _download(
         self,

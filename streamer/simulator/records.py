@@ -32,8 +32,25 @@ def _uuid(rng: random.Random) -> str:
 
 
 def _utc(rng: random.Random, days: int = 300) -> str:
-    moment = EPOCH + timedelta(seconds=rng.randrange(days * 86400))
+    return _stamp(EPOCH + timedelta(seconds=rng.randrange(days * 86400)))
+
+
+def _random_day(rng: random.Random) -> datetime:
+    """Midnight of one of the first 300 days after :data:`EPOCH`."""
+    return EPOCH + timedelta(days=rng.randrange(300))
+
+
+def _stamp(moment: datetime) -> str:
+    """Mews' UTC timestamp, to the second."""
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _time_units(first: datetime, last_after_days: int) -> dict[str, str]:
+    """The first and last time unit a block or an adjustment of availability covers."""
+    return {
+        "FirstTimeUnitStartUtc": _stamp(first),
+        "LastTimeUnitStartUtc": _stamp(first + timedelta(days=last_after_days)),
+    }
 
 
 def _amount(rng: random.Random, currency: str) -> dict[str, Any]:
@@ -108,9 +125,8 @@ def payment(rng: random.Random, ctx: dict[str, Any]) -> dict[str, Any]:
 
 
 def reservation(rng: random.Random, ctx: dict[str, Any]) -> dict[str, Any]:
-    start = EPOCH + timedelta(days=rng.randrange(300))
+    start = _random_day(rng)
     end = start + timedelta(days=rng.randint(1, 9))
-    fmt = "%Y-%m-%dT%H:%M:%SZ"
     return {
         "ServiceId": ctx["service"],
         "AccountId": _uuid(rng),
@@ -124,8 +140,8 @@ def reservation(rng: random.Random, ctx: dict[str, Any]) -> dict[str, Any]:
         "GroupId": _uuid(rng),
         "RequestedResourceCategoryId": _uuid(rng),
         "AssignedResourceId": _uuid(rng),
-        "ScheduledStartUtc": start.strftime(fmt),
-        "ScheduledEndUtc": end.strftime(fmt),
+        "ScheduledStartUtc": _stamp(start),
+        "ScheduledEndUtc": _stamp(end),
         "ActualStartUtc": None,
         "ActualEndUtc": None,
         "PersonCounts": [{"AgeCategoryId": _uuid(rng), "Count": rng.randint(1, 3)}],
@@ -159,7 +175,7 @@ def ledger_entry(rng: random.Random, ctx: dict[str, Any]) -> dict[str, Any]:
         "AccountId": _uuid(rng),
         "LedgerType": rng.choice(("Revenue", "Tax", "Payment", "Deposit", "Guest")),
         "LedgerEntryType": rng.choice(("Debit", "Credit")),
-        "PostingDate": (EPOCH + timedelta(days=rng.randrange(300))).strftime("%Y-%m-%d"),
+        "PostingDate": _random_day(rng).strftime("%Y-%m-%d"),
         "Value": _amount(rng, ctx["currency"]),
         "CreatedUtc": _utc(rng),
     }
@@ -204,15 +220,13 @@ def bill(rng: random.Random, ctx: dict[str, Any]) -> dict[str, Any]:
 
 
 def availability_adjustment(rng: random.Random, ctx: dict[str, Any]) -> dict[str, Any]:
-    first = EPOCH + timedelta(days=rng.randrange(300))
-    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    first = _random_day(rng)
     return {
         "EnterpriseId": ctx["enterprise"],
         "ServiceId": ctx["service"],
         "AvailabilityBlockId": _uuid(rng) if rng.random() < 0.5 else None,
         "ResourceCategoryId": _uuid(rng),
-        "FirstTimeUnitStartUtc": first.strftime(fmt),
-        "LastTimeUnitStartUtc": (first + timedelta(days=rng.randint(0, 6))).strftime(fmt),
+        **_time_units(first, rng.randint(0, 6)),
         "UnitCount": rng.randint(-5, 5),
         "ActivityState": rng.choice(("Active", "Deleted")),
         "CreatedUtc": _utc(rng),
@@ -222,8 +236,7 @@ def availability_adjustment(rng: random.Random, ctx: dict[str, Any]) -> dict[str
 
 
 def availability_block(rng: random.Random, ctx: dict[str, Any]) -> dict[str, Any]:
-    first = EPOCH + timedelta(days=rng.randrange(300))
-    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    first = _random_day(rng)
     return {
         "EnterpriseId": ctx["enterprise"],
         "ServiceId": ctx["service"],
@@ -234,9 +247,8 @@ def availability_block(rng: random.Random, ctx: dict[str, Any]) -> dict[str, Any
         "State": rng.choice(("Confirmed", "Optional", "Inquired", "Canceled")),
         "ReservationPurpose": rng.choice(("Leisure", "Business")),
         "Budget": _amount(rng, ctx["currency"]),
-        "FirstTimeUnitStartUtc": first.strftime(fmt),
-        "LastTimeUnitStartUtc": (first + timedelta(days=rng.randint(1, 5))).strftime(fmt),
-        "ReleasedUtc": (first - timedelta(days=14)).strftime(fmt),
+        **_time_units(first, rng.randint(1, 5)),
+        "ReleasedUtc": _stamp(first - timedelta(days=14)),
         "CreatedUtc": _utc(rng),
         "UpdatedUtc": _utc(rng),
         "ExternalIdentifier": str(rng.randrange(10**5, 10**6)),
@@ -245,15 +257,14 @@ def availability_block(rng: random.Random, ctx: dict[str, Any]) -> dict[str, Any
 
 
 def resource_block(rng: random.Random, ctx: dict[str, Any]) -> dict[str, Any]:
-    start = EPOCH + timedelta(days=rng.randrange(300))
-    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    start = _random_day(rng)
     return {
         "EnterpriseId": ctx["enterprise"],
         "AssignedResourceId": _uuid(rng),
         "Name": rng.choice(("Renovation", "Broken AC", "Staff use")),
         "Type": rng.choice(("OutOfOrder", "InternalUse")),
-        "StartUtc": start.strftime(fmt),
-        "EndUtc": (start + timedelta(days=rng.randint(1, 10))).strftime(fmt),
+        "StartUtc": _stamp(start),
+        "EndUtc": _stamp(start + timedelta(days=rng.randint(1, 10))),
         "CreatedUtc": _utc(rng),
         "UpdatedUtc": _utc(rng),
         "DeletedUtc": None,

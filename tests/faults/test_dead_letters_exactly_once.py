@@ -22,6 +22,7 @@ import pytest
 from aiohttp import web
 
 from tests.support.faults import assert_exactly_once
+from tests.support.local_server import serve_locally
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(150)]
 
@@ -81,13 +82,8 @@ async def server() -> AsyncIterator[tuple[str, SlowServer]]:
     slow = SlowServer()
     app = web.Application()
     app.router.add_get("/{name}", slow.handler)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}", slow
-    await runner.cleanup()
+    async with serve_locally(app, shutdown_timeout=0.2) as base_url:
+        yield base_url, slow
 
 
 def _dead_letters(path: Path) -> Counter[tuple[str, int]]:

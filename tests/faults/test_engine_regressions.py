@@ -8,6 +8,7 @@ import pytest
 
 from streamer import RetryPolicy, StreamConfig, stream
 from streamer.decoding.badlines import BadLines
+from streamer.decoding.base import DecoderStart
 from streamer.decoding.gzip import MAX_PIECE, GunzipStream
 from streamer.decoding.jsonl import JsonlDecoder
 from streamer.decoding.lines import BOM, LineSplitter
@@ -49,7 +50,7 @@ def test_an_empty_chunk_does_not_make_a_phantom_last_line():
 def test_first_record_offset_points_past_the_bom(split):
     """Bug: the first record of a file with a BOM had offset 0 (the BOM), not 3."""
     body = BOM + b'{"a":1}\n{"b":2}\n'
-    decoder = JsonlDecoder(PartInfo("t", 0), bad_lines=BadLines(), max_line_bytes=1024)
+    decoder = JsonlDecoder(DecoderStart(PartInfo("t", 0), BadLines(), max_line_bytes=1024), {})
     out: list = []
     decoder.feed(body[:split], out)
     decoder.feed(body[split:], out)

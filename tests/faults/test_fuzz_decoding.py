@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 import streamer.decoding.gzip as gzip_layer
 from streamer.decoding.badlines import BadLines
+from streamer.decoding.base import DecoderStart
 from streamer.decoding.gzip import GunzipStream
 from streamer.decoding.jsonl import JsonlDecoder
 from streamer.decoding.lines import BOM, LineSplitter
@@ -70,7 +71,7 @@ def whole_file_parse(body: bytes) -> list[object]:
 
 
 def decode(chunks: list[bytes], offset: int = 0, line: int = 0) -> tuple[list[Record], JsonlDecoder]:
-    decoder = JsonlDecoder(PART, bad_lines=BadLines(), max_line_bytes=1 << 20, offset=offset, line=line)
+    decoder = JsonlDecoder(DecoderStart(PART, BadLines(), max_line_bytes=1 << 20, offset=offset, line=line), {})
     out: list[Record] = []
     for chunk in chunks:
         decoder.feed(chunk, out)
@@ -115,7 +116,7 @@ def test_restart_at_any_checkpoint_delivers_exactly_the_rest(file, points, stop_
     body, objs = file
     chunks = cut(body, points)
     stop = stop_at % (len(chunks) + 1)
-    decoder = JsonlDecoder(PART, bad_lines=BadLines(), max_line_bytes=1 << 20)
+    decoder = JsonlDecoder(DecoderStart(PART, BadLines(), max_line_bytes=1 << 20), {})
     first: list[Record] = []
     for chunk in chunks[:stop]:
         decoder.feed(chunk, first)
@@ -169,7 +170,7 @@ def mutated_lines(draw):  # type: ignore[no-untyped-def]
 def test_the_syntax_check_accepts_exactly_the_objects_a_parser_accepts(line):
     bad = BadLines("skip")
     out: list[Record] = []
-    decoder = JsonlDecoder(PART, bad_lines=bad, max_line_bytes=1 << 20)
+    decoder = JsonlDecoder(DecoderStart(PART, bad, max_line_bytes=1 << 20), {})
     decoder.feed(line + b"\n", out)
     decoder.finish(out)
     try:

@@ -17,6 +17,7 @@ from aiohttp import web
 from streamer.records import Batch, Part, PartInfo
 from streamer.sinks.jsonl import JsonlSink
 from streamer.simulator import SimExport, Simulator
+from tests.support.local_server import serve_locally
 
 
 class SimSource:
@@ -131,15 +132,8 @@ async def serve_bytes(
 
     app = web.Application()
     app.router.add_get("/{name}", handler)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    async with serve_locally(app, shutdown_timeout=0.2) as base_url:
+        yield base_url
 
 
 class SinkDied(Exception):

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from tests.support.local_server import serve_locally
+
 LAST_MODIFIED = "Wed, 02 Dec 2026 01:00:00 GMT"
 _RANGE = re.compile(r"bytes=(\d+)-")
 
@@ -123,13 +125,7 @@ async def liar_server(files: Mapping[str, Script]) -> AsyncIterator[LiarServer]:
     server = LiarServer(files)
     app = web.Application()
     app.router.add_get("/{name}", server._handle)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    server.base_url = f"http://127.0.0.1:{port}"
-    try:
+    async with serve_locally(app, shutdown_timeout=0.1) as base_url:
+        server.base_url = base_url
         yield server
-    finally:
-        await runner.cleanup()
+
