@@ -36,7 +36,13 @@ _SECRET_KEYS = re.compile(r"token|secret|password|passwd|authori[sz]ation|api[_-
 
 
 def redact_url(url: str) -> str:
-    """``https://host/path?…`` — the query replaced, userinfo and fragment dropped."""
+    """``https://host/path?…`` — the query replaced, userinfo dropped, and the fragment
+    dropped after a query or masked when it holds values.
+
+    A URL without a query and with a plain fragment (``.../retry#limits``,
+    a link in an error body) is kept as written; ``#access_token=…`` (OAuth's
+    implicit flow) is a credential's place.
+    """
     try:
         parts = urlsplit(str(url))
         netloc = parts.hostname or ""
@@ -45,7 +51,8 @@ def redact_url(url: str) -> str:
     except ValueError:
         return "<unparseable url>"
     query = "…" if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    fragment = "" if parts.query else "…" if "=" in parts.fragment else parts.fragment
+    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
 
 
 def register_secret(value: str | None) -> None:
