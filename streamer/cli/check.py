@@ -221,7 +221,9 @@ def _checking_copy(export: click.Command) -> click.Command:
     from streamer.cli.options import RenamedOptionsCommand
 
     cls = type(export)
-    extra = {"renamed": export.renamed} if isinstance(export, RenamedOptionsCommand) else {}
+    extra = (
+        {"renamed": export.renamed, "old_env": export.old_env} if isinstance(export, RenamedOptionsCommand) else {}
+    )
     return cls(
         export.name, params=export.params, callback=run, help=f"Check, without exporting: {export.help or ''}",
         short_help=f"Check a {export.name} run.", context_settings=export.context_settings, **extra,

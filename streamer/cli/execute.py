@@ -92,16 +92,16 @@ def check_output_conflicts(options: Mapping[str, Any]) -> None:
         return source is not None and source is not click.core.ParameterSource.DEFAULT
 
     if options.get("sink"):
-        if given("output_format"):
+        if given("format"):
             raise BadUsage(
                 f"--sink and --format both say how records are written: the sink URL decides "
-                f"(use --sink singer:- instead of --format {options.get('output_format')})"
+                f"(use --sink singer:- instead of --format {options.get('format')})"
             )
         if options.get("output") is not None:
             raise BadUsage("--sink and -o/--output both say where records go: use one")
     if options.get("with_metadata"):
         writes_jsonl = options.get("sink") in (None, "-") or str(options.get("sink")).startswith("jsonl:")
-        if not writes_jsonl or options.get("output_format") == "singer":
+        if not writes_jsonl or options.get("format") == "singer":
             raise BadUsage("--with-metadata adds a _streamer object to JSONL lines only: drop it, or write JSONL")
     if options.get("dead_letter") is not None and options.get("bad_lines") != "skip":
         raise BadUsage("--dead-letter only receives skipped lines: add --bad-lines skip")

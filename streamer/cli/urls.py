@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 SCHEMES = ("http", "https", "file")
 
 
-@click.command("urls", cls=RenamedOptionsCommand, renamed={"--entity-type": "--entity"})
+@click.command("urls", cls=RenamedOptionsCommand, renamed={"--entity-type": "--entity"},
+               old_env={"entity_type": "entity"})
 @click.argument("urls", nargs=-1, required=True)
 @click.option(
     "--input-format",
@@ -32,7 +33,7 @@ SCHEMES = ("http", "https", "file")
     show_default=True,
     help="auto: gunzip .gz URLs and bodies that start with the gzip magic.",
 )
-@click.option("--entity", "entity_type", help="Entity type to label the records with (Singer stream name).")
+@click.option("--entity", help="Entity type to label the records with (Singer stream name).")
 @engine_options
 @output_options
 @dask_options
@@ -42,7 +43,7 @@ def command(
     urls: tuple[str, ...],
     input_format: str,
     compression: Compression,  # a click.Choice of exactly these
-    entity_type: str | None,
+    entity: str | None,
     **options: Any,
 ) -> None:
     """Stream every record of URLS, one JSON object per line (each line as read).
@@ -58,7 +59,7 @@ def command(
     for url in urls:
         _check_url(url)
     plan = plan_from_options(options, quiet=ctx.obj["quiet"])
-    source = UrlSource(urls, format=input_format, compression=compression, entity_type=entity_type)
+    source = UrlSource(urls, format=input_format, compression=compression, entity_type=entity)
     execute(plan, source, quiet=ctx.obj["quiet"])
 
 
