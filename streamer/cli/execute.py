@@ -77,8 +77,13 @@ def plan_from_options(options: Mapping[str, Any], *, quiet: bool) -> RunPlan:
         state=options.get("state"),
         resume="auto",
         stop_on=(signal.SIGTERM,),
-        display=None if quiet or not sys.stderr.isatty() else _progress_bar,
+        display=_progress_bar if shows_progress(quiet=quiet) else None,
     )
+
+
+def shows_progress(*, quiet: bool) -> bool:
+    """Whether a run draws progress bars: on a terminal's stderr, unless ``--quiet``."""
+    return not quiet and sys.stderr.isatty()
 
 
 def check_output_conflicts(options: Mapping[str, Any]) -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from streamer.cli.dask_options import dask_options
-from streamer.cli.execute import BadUsage, execute, plan_from_options
+from streamer.cli.execute import BadUsage, execute, plan_from_options, shows_progress
 from streamer.cli.options import RenamedOptionsCommand, engine_options, output_options
 
 if TYPE_CHECKING:
@@ -34,6 +34,14 @@ SCHEMES = ("http", "https", "file")
     help="auto: gunzip .gz URLs and bodies that start with the gzip magic.",
 )
 @click.option("--entity", help="Entity type to label the records with (Singer stream name).")
+@click.option(
+    "--size-probe-timeout",
+    default=2.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="While a progress bar is shown, ask every URL its size first (one 1-byte GET each) so the bar has "
+    "its total from the start; never longer than this; 0: don't ask.",
+)
 @engine_options
 @output_options
 @dask_options
@@ -44,6 +52,7 @@ def command(
     input_format: str,
     compression: Compression,  # a click.Choice of exactly these
     entity: str | None,
+    size_probe_timeout: float,
     **options: Any,
 ) -> None:
     """Stream every record of URLS, one JSON object per line (each line as read).
@@ -54,13 +63,18 @@ def command(
       streamer urls --bad-lines skip --dead-letter bad.jsonl URL | jq -c 'select(.State == "Closed")'
       streamer urls --ordered --concurrency 8 URL1 URL2 URL3 > all.jsonl
     """
+    from streamer.cli.check import checking
     from streamer.providers.urls import UrlSource
 
     for url in urls:
         _check_url(url)
-    plan = plan_from_options(options, quiet=ctx.obj["quiet"])
-    source = UrlSource(urls, format=input_format, compression=compression, entity_type=entity)
-    execute(plan, source, quiet=ctx.obj["quiet"])
+    quiet = ctx.obj["quiet"]
+    plan = plan_from_options(options, quiet=quiet)
+    probe = size_probe_timeout if shows_progress(quiet=quiet) and not checking(ctx) else 0.0  # a check asks itself
+    source = UrlSource(
+        urls, format=input_format, compression=compression, entity_type=entity, size_probe_timeout=probe
+    )
+    execute(plan, source, quiet=quiet)
 
 
 def _check_url(url: str) -> None:
