@@ -93,7 +93,7 @@ async def test_logisense_row_counts_are_the_records_total(tmp_path: Path) -> Non
         stats = await run(source, JsonlSink(tmp_path / "out.jsonl"), config=FAST)
     assert sorted(p.expected_records for p in stats.parts.values()) == [80, 120]  # type: ignore[type-var]
     assert stats.expected_records == 200 == stats.records
-    assert stats.summary().startswith("200 of 200 records from 2 parts, ")
+    assert stats.summary().startswith("200 records from 2 parts (200 announced), ")
 
 
 async def test_rebilly_record_count_is_the_records_total(tmp_path: Path) -> None:
@@ -101,7 +101,7 @@ async def test_rebilly_record_count_is_the_records_total(tmp_path: Path) -> None
         source = make_source(sim, state, request=ExportRequest(resource="transactions", format="json"))
         stats = await run(source, JsonlSink(tmp_path / "out.jsonl"), config=FAST)
     assert stats.expected_records == 250 == stats.records
-    assert "250 of 250 records" in stats.summary()
+    assert "250 records from 1 part (250 announced), " in stats.summary()
 
 
 def test_records_total_only_when_every_part_says_and_never_below_what_was_delivered() -> None:

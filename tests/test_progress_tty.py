@@ -132,4 +132,4 @@ async def test_records_against_the_vendors_count() -> None:
     totals = [s for s in drawn if "total" in s]
     assert re.search(r"total:\s+40%\|", totals[-1]) and "400/1,000 records" in totals[-1], totals[-1]
     assert any("DataExportHistory 101" in s and "400/1,000 records" in s for s in drawn), drawn
-    assert stats.summary().startswith("400 of 1,000 records from 1 part, ")
+    assert stats.summary().startswith("400 records from 1 part (1000 announced), ")

@@ -76,9 +76,9 @@ class RunStats:
     def summary(self) -> str:
         rate = self.bytes / self.elapsed / 1e6 if self.elapsed > 0 else 0.0
         expected = self.expected_records
-        records = plural(self.records, "record") if expected is None else f"{self.records:,} of {expected:,} records"
+        announced = "" if expected is None else f" ({expected} announced)"
         text = (
-            f"{records} from {plural(len(self.parts), 'part')}, "
+            f"{plural(self.records, 'record')} from {plural(len(self.parts), 'part')}{announced}, "
             f"{self.bytes / 1e6:.1f} MB in {self.elapsed:.1f}s ({rate:.1f} MB/s)"
         )
         if self.retries:
