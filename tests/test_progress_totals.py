@@ -8,9 +8,13 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 from aiohttp import web
+from click.testing import CliRunner
 
 from streamer import JsonlSink, LogisenseSource, RetryPolicy, StreamConfig, UrlSource, run
+from streamer.cli.demo import BackgroundSimulator
+from streamer.cli.main import cli
 from streamer.engine.stats import RunStats
 from streamer.http.sizes import probe_sizes
 from streamer.providers.rebilly import ExportRequest
@@ -129,3 +133,22 @@ async def test_gzip_encoded_on_the_fly_stays_chunked() -> None:
             assert response.headers.get("Content-Encoding") == "gzip"
             assert response.headers.get("Transfer-Encoding") == "chunked"
             assert "Content-Length" not in response.headers
+
+
+@pytest.mark.parametrize(("bar", "probe", "probes"), [(False, "2", 0), (True, "2", 2), (True, "0", 0)])
+def test_the_cli_probes_sizes_only_when_it_draws_a_bar(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, bar: bool, probe: str, probes: int
+) -> None:
+    """A pipe or cron run pays no probe; a terminal run asks each URL once, unless told not to."""
+    import streamer.cli.urls as urls_command
+
+    monkeypatch.setattr(urls_command, "shows_progress", lambda *, quiet: bar)  # the bar itself stays off
+    simulator = Simulator(seed=4)
+    export = simulator.add_export("OrderItem", records=100, parts=2)
+    with BackgroundSimulator(simulator) as sim:
+        args = ["urls", "--size-probe-timeout", probe, "-o", str(tmp_path / "out.jsonl"), *sim.file_urls(export)]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        ranged = [r for r in sim.requests if r[2].get("Range") == "bytes=0-0"]
+    assert len(ranged) == probes
+    assert len((tmp_path / "out.jsonl").read_bytes().splitlines()) == 100
