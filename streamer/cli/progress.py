@@ -33,6 +33,7 @@ from typing import Any, TextIO
 import anyio
 
 from streamer.assembly import PartStats, RunStats, plural
+from streamer.engine.stats import records_text
 
 _KNOWN_TOTAL = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
 _UNKNOWN_TOTAL = "{desc}: {n_fmt}/? [{elapsed}, {rate_fmt}{postfix}]"
@@ -106,11 +107,7 @@ class ProgressDisplay:
         if part.size is not None and bar.total != part.size and part.size >= part.bytes:
             bar.total = part.size
         bar.update(part.bytes - bar.n)
-        expected = part.expected_records
-        records = plural(part.records, "record") if expected is None or expected < part.records else (
-            f"{part.records:,}/{expected:,} records"
-        )
-        bar.set_postfix_str(records, refresh=False)
+        bar.set_postfix_str(records_text(part.records, part.expected_records), refresh=False)
         bar.refresh()
 
     def close(self) -> None:

@@ -67,11 +67,7 @@ class RunStats:
         return total if total >= self.records else None
 
     def records_text(self) -> str:
-        """``1,234/5,000 records`` when the total is known, else ``1,234 records``."""
-        expected = self.expected_records
-        if expected is None:
-            return plural(self.records, "record")
-        return f"{self.records:,}/{expected:,} {'record' if expected == 1 else 'records'}"
+        return records_text(self.records, self.expected_records)
 
     def summary(self) -> str:
         rate = self.bytes / self.elapsed / 1e6 if self.elapsed > 0 else 0.0
@@ -88,6 +84,13 @@ class RunStats:
         if self.skipped_lines:
             text += f", {plural(self.skipped_lines, 'bad line')} skipped"
         return text
+
+
+def records_text(done: int, expected: int | None) -> str:
+    """``1,234/5,000 records`` against a vendor's count, else ``1,234 records`` (also past the count)."""
+    if expected is None or expected < done:
+        return f"{done:,} {'record' if done == 1 else 'records'}"
+    return f"{done:,}/{expected:,} {'record' if expected == 1 else 'records'}"
 
 
 def plural(count: int, one: str, many: str | None = None) -> str:
