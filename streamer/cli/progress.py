@@ -32,8 +32,7 @@ from typing import Any, TextIO
 
 import anyio
 
-from streamer.assembly import PartStats, RunStats, plural
-from streamer.engine.stats import records_text
+from streamer.assembly import PartStats, RunStats, plural, records_text
 
 _KNOWN_TOTAL = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
 _UNKNOWN_TOTAL = "{desc}: {n_fmt}/? [{elapsed}, {rate_fmt}{postfix}]"
