@@ -12,7 +12,14 @@ import pytest
 from aiohttp import web
 from click.testing import CliRunner
 
-from streamer import JsonlSink, LogisenseSource, RetryPolicy, StreamConfig, UrlSource, run
+from streamer import (
+    JsonlSink,
+    LogisenseSource,
+    RetryPolicy,
+    StreamConfig,
+    UrlSource,
+    run,
+)
 from streamer.cli.demo import BackgroundSimulator
 from streamer.cli.main import cli
 from streamer.engine.stats import RunStats

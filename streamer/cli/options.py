@@ -199,7 +199,7 @@ def build_config(
 
 
 def build_sink(
-    *, format: str, output: Path | None, with_metadata: bool, sink: str | None = None, **_: Any  # noqa: A002
+    *, format: str, output: Path | None, with_metadata: bool, sink: str | None = None, **_: Any
 ) -> Sink:
     if sink:
         from streamer.sinks.registry import sink_from_url

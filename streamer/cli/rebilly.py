@@ -73,7 +73,7 @@ def command(
     resource: str,
     export_format: str,
     name: str | None,
-    filter: str | None,  # noqa: A002 - named after the option, as its env var is
+    filter: str | None,  # named after the option, as its env var is
     sort: str | None,
     q: str | None,
     field: tuple[str, ...],

@@ -13,7 +13,6 @@ import aiohttp
 from streamer.http.redact import register_secret
 from streamer.records import Compression, Format, Part, PartInfo
 
-
 _FORMAT_SUFFIXES: dict[str, Format] = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv"}
 
 
