@@ -26,7 +26,7 @@ import anyio
 
 from streamer.engine.config import StreamConfig
 from streamer.errors import ConfigError
-from streamer.engine.stats import PartStats, RunStats, plural
+from streamer.engine.stats import PartStats, RunStats, plural, records_text
 from streamer.providers.base import Source
 from streamer.records import Checkpoint
 from streamer.sinks.base import Sink, capabilities_of
@@ -50,7 +50,7 @@ Display = Callable[[RunStats], AbstractAsyncContextManager[Any]]
 """Shows a run's progress while it lasts (the CLI's progress bars)."""
 
 __all__ = ["Display", "ExportMemory", "PartStats", "Resume", "ResumePlan", "RunPlan", "RunStats", "plural",
-           "StreamConfig", "plan_resume"]
+           "records_text", "StreamConfig", "plan_resume"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,10 @@ class Part:
     url: str
     size: int | None = None
     """Expected size in bytes of the file as stored (``SizeInBytes``), if known."""
+    records: int | None = None
+    """Records the vendor says the file holds (LogiSense ``exportRowCount``,
+    Rebilly ``recordCount``), if it says: a progress total, not a check (the
+    decoder's ``expected_rows`` option is the check)."""
     format: Format = "jsonl"
     compression: Compression = "auto"
     """``auto``: gunzip when the URL path ends in ``.gz`` or the body starts with

@@ -67,13 +67,97 @@ def test_old_spelling_reaches_the_same_parameter() -> None:
         runner = CliRunner()
         old = runner.invoke(cli, ["mews", "--entity", "OrderItem", "--deadline", "12"])
         assert old.exit_code == 0, old.output
-        assert seen["deadline"] == 12.0
+        assert seen["export_timeout"] == 12.0
         assert "--deadline is deprecated; use --export-timeout" in old.stderr
         seen.clear()
         new = runner.invoke(cli, ["mews", "--entity", "OrderItem", "--export-timeout", "13"])
-        assert seen["deadline"] == 13.0 and "deprecated" not in new.stderr
+        assert seen["export_timeout"] == 13.0 and "deprecated" not in new.stderr
     finally:
         command.callback = original
+
+
+def _params_of(command_name: str, args: list[str], env: dict[str, str], tmp_path: Path | None = None,
+               config: str | None = None) -> tuple[dict[str, object], str]:
+    """(the parameters ``streamer [--config F] COMMAND ARGS`` runs with, its stderr), not executed."""
+    seen: dict[str, object] = {}
+    command = cli.commands[command_name]
+    original = command.callback
+    command.callback = lambda **kwargs: seen.update(kwargs)
+    group: list[str] = []
+    if config is not None:
+        assert tmp_path is not None
+        (tmp_path / "s.toml").write_text(config)
+        group = ["--config", str(tmp_path / "s.toml")]
+    try:
+        result = CliRunner().invoke(cli, group + [command_name, *args], env=env)
+    finally:
+        command.callback = original
+    assert result.exit_code == 0, result.output
+    return seen, result.stderr
+
+
+def test_every_env_var_follows_its_option_name() -> None:
+    """STREAMER_<COMMAND>_<OPTION>: each parameter is named after its option (--export-timeout → export_timeout)."""
+    import importlib
+
+    import click
+
+    from streamer.cli.main import COMMANDS
+
+    mismatched = []
+    for name in COMMANDS:
+        command = importlib.import_module(f"streamer.cli.{name}").command
+        for param in command.params:
+            longs = [opt[2:].replace("-", "_") for opt in param.opts if opt.startswith("--")]
+            if isinstance(param, click.Option) and longs and param.name not in longs:
+                mismatched.append(f"{name} {param.opts[0]} → {param.name}")
+    assert mismatched == []
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "old", "new", "param", "value", "expected"),
+    [
+        ("mews", ["--entity", "OrderItem"], "STREAMER_MEWS_DEADLINE", "STREAMER_MEWS_EXPORT_TIMEOUT",
+         "export_timeout", "12", 12.0),
+        ("logisense", [], "STREAMER_LOGISENSE_TIMEOUT", "STREAMER_LOGISENSE_EXPORT_TIMEOUT", "export_timeout",
+         "9", 9.0),
+        ("logisense", [], "STREAMER_LOGISENSE_EXPORT_IDS", "STREAMER_LOGISENSE_TRIGGER", "trigger", "3 4", (3, 4)),
+        ("rebilly", [], "STREAMER_REBILLY_TIMEOUT", "STREAMER_REBILLY_EXPORT_TIMEOUT", "export_timeout", "5", 5.0),
+        ("urls", ["u"], "STREAMER_URLS_ENTITY_TYPE", "STREAMER_URLS_ENTITY", "entity", "Payment", "Payment"),
+        ("urls", ["u"], "STREAMER_URLS_OUTPUT_FORMAT", "STREAMER_URLS_FORMAT", "format", "singer", "singer"),
+    ],
+)
+def test_old_env_var_still_works_with_one_warning(
+    command: str, args: list[str], old: str, new: str, param: str, value: str, expected: object
+) -> None:
+    seen, stderr = _params_of(command, args, {old: value})
+    assert seen[param] == expected
+    assert stderr.count("deprecated") == 1 and f"${old} is deprecated; use ${new}" in stderr
+    seen, stderr = _params_of(command, args, {new: value})
+    assert seen[param] == expected and "deprecated" not in stderr
+
+
+def test_old_env_var_ranks_as_an_environment_variable(tmp_path: Path) -> None:
+    """Command line > new variable > old variable > config file > default."""
+    args = ["--entity", "OrderItem"]
+    old = {"STREAMER_MEWS_DEADLINE": "12"}
+    config = "[mews]\nexport-timeout = 30\n"
+    assert _params_of("mews", args, old, tmp_path, config)[0]["export_timeout"] == 12.0
+    assert _params_of("mews", args, {}, tmp_path, config)[0]["export_timeout"] == 30.0
+    both = {**old, "STREAMER_MEWS_EXPORT_TIMEOUT": "13"}
+    seen, stderr = _params_of("mews", args, both)
+    assert seen["export_timeout"] == 13.0 and "deprecated" not in stderr
+    assert _params_of("mews", [*args, "--export-timeout", "14"], old)[0]["export_timeout"] == 14.0
+
+
+def test_logisense_status_names_from_the_command_line_and_a_config_file(tmp_path: Path) -> None:
+    seen, _ = _params_of("logisense", ["--status-name", "Exported=done", "--status-name", "Aborted = failed"], {})
+    assert seen["status_name"] == {"Exported": "done", "Aborted": "failed"}
+    seen, _ = _params_of("logisense", [], {}, tmp_path, '[logisense]\nstatus-name = ["Exported=done"]\n')
+    assert seen["status_name"] == {"Exported": "done"}
+    bad = CliRunner().invoke(cli, ["logisense", "--status-name", "Exported=finished"])
+    assert bad.exit_code == 2
+    assert "expected NAME=STATE with STATE one of pending, running, done, failed, cancelled" in bad.output
 
 
 @pytest.mark.parametrize(

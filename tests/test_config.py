@@ -45,7 +45,7 @@ def test_config_file_sections_and_precedence(tmp_path: Path) -> None:
     )
     params = resolve(["--config", str(config), "urls", "http://x/a.csv"])
     assert params["concurrency"] == 3 and params["batch_size"] == 250
-    assert params["output_format"] == "singer" and params["input_format"] == "csv"
+    assert params["format"] == "singer" and params["input_format"] == "csv"
     assert params["sink"] == "sqlite:///from-defaults.db"
     # [defaults] only applies options a command has: simulate gets port, urls does not
     assert resolve(["--config", str(config), "simulate"], command="simulate")["port"] == 9999

@@ -114,3 +114,19 @@ async def test_the_runs_error_comes_out_unwrapped() -> None:
         async with progress_bar(RunStats(), enabled=True, interval=0.01, file=FakeTTY()):
             await anyio.sleep(0.02)
             raise PartError("part 0 (x.jsonl)", "gave up at byte 0 after 2 attempts")
+
+
+async def test_records_against_the_vendors_count() -> None:
+    """LogiSense/Rebilly say how many records a part holds: the bars show done/total."""
+    stats = RunStats()
+    out = FakeTTY()
+    part = stats.part("logisense/-/101", "DataExportHistory 101", 10_000, records=1000)
+    async with progress_bar(stats, enabled=True, interval=0.01, file=out):
+        part.bytes = stats.bytes = 4_000
+        part.records = stats.records = 400
+        await anyio.sleep(0.05)
+    drawn = screens(out.getvalue())
+    totals = [s for s in drawn if "total" in s]
+    assert re.search(r"total:\s+40%\|", totals[-1]) and "400/1,000 records" in totals[-1], totals[-1]
+    assert any("DataExportHistory 101" in s and "400/1,000 records" in s for s in drawn), drawn
+    assert stats.summary().startswith("400 records from 1 part (1000 announced), ")

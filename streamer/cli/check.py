@@ -5,9 +5,8 @@
 check builds the very source a run would), then, instead of running it:
 
 * ``urls``: asks each URL for its size with ``GET`` and ``Range: bytes=0-0``
-  (one byte; ``HEAD`` is refused by presigned S3 GET links, and some servers
-  answer it with a body) and names the format and compression it would be
-  read with;
+  (:mod:`streamer.http.sizes`, which a run's size probe uses too) and names
+  the format and compression it would be read with;
 * ``mews``: calls ``exports/getAll`` — a read that creates nothing — which
   verifies both tokens; exports given with ``--export-id`` are listed with
   their status, files and sizes, the others as the ``exports/add`` request
@@ -81,10 +80,12 @@ def run_check(source: Any, http: HTTPConfig) -> None:
 
 
 async def _check_urls(source: Any, session: aiohttp.ClientSession, say: Say, problems: list[str]) -> None:
+    from streamer.http.sizes import probe_size
+
     total: int | None = 0
     async for part in source.parts(session):
         try:
-            status, size = await _size_of(session, part.url, part.headers)
+            status, size = await probe_size(session, part.url, part.headers)
         except aiohttp.ClientError as exc:
             reason = str(exc).splitlines()[0][:160] if str(exc) else ""
             problems.append(f"{part.info.describe()}: {type(exc).__name__} {reason} — {redact_url(part.url)}")
@@ -95,16 +96,6 @@ async def _check_urls(source: Any, session: aiohttp.ClientSession, say: Say, pro
         total = None if total is None or size is None else total + size
         say(f"{part.info.describe()}: {part.format}, compression {part.compression}, {_size(size)} (HTTP {status})")
     say(f"total: {_size(total)}")
-
-
-async def _size_of(session: aiohttp.ClientSession, url: str, headers: Any) -> tuple[int, int | None]:
-    """(status, size of the stored body), reading at most one byte of it."""
-    from streamer.http.responses import announced_size
-
-    async with session.get(url, headers={**headers, "Range": "bytes=0-0", "Accept-Encoding": "identity"}) as response:
-        size = announced_size(response)
-        response.close()  # a server that ignored Range is not read any further
-        return response.status, size
 
 
 async def _check_mews(source: Any, session: aiohttp.ClientSession, say: Say, problems: list[str]) -> None:
@@ -221,7 +212,9 @@ def _checking_copy(export: click.Command) -> click.Command:
     from streamer.cli.options import RenamedOptionsCommand
 
     cls = type(export)
-    extra = {"renamed": export.renamed} if isinstance(export, RenamedOptionsCommand) else {}
+    extra = (
+        {"renamed": export.renamed, "old_env": export.old_env} if isinstance(export, RenamedOptionsCommand) else {}
+    )
     return cls(
         export.name, params=export.params, callback=run, help=f"Check, without exporting: {export.help or ''}",
         short_help=f"Check a {export.name} run.", context_settings=export.context_settings, **extra,

@@ -49,6 +49,8 @@ def _names(command: click.Command) -> dict[str, str]:
         for old, new in command.renamed.items():
             names.setdefault(old[2:], names[new[2:]])
             names.setdefault(old[2:].replace("-", "_"), names[new[2:]])
+        for old_name, new_name in command.old_env.items():  # and so do old parameter names
+            names.setdefault(old_name, new_name)
     return names
 
 

@@ -24,7 +24,7 @@ import click
 
 from streamer.assembly import RunStats
 from streamer.cli.execute import execute, plan_from_options
-from streamer.cli.options import engine_options, output_options
+from streamer.cli.options import RenamedOptionsCommand, engine_options, output_options
 from streamer.providers.base import Source
 from streamer.simulator.faults import FaultPlan
 from streamer.simulator.server import Simulator
@@ -154,7 +154,7 @@ VENDORS: dict[str, DemoVendor] = {
 }
 
 
-@click.command("demo")
+@click.command("demo", cls=RenamedOptionsCommand)
 @click.option("--vendor", type=click.Choice(tuple(VENDORS)), default="mews", show_default=True,
               help="Whose API the simulator serves and the demo exports from.")
 @click.option("--records", default=30_000, show_default=True,

@@ -77,8 +77,13 @@ def plan_from_options(options: Mapping[str, Any], *, quiet: bool) -> RunPlan:
         state=options.get("state"),
         resume="auto",
         stop_on=(signal.SIGTERM,),
-        display=None if quiet or not sys.stderr.isatty() else _progress_bar,
+        display=_progress_bar if shows_progress(quiet=quiet) else None,
     )
+
+
+def shows_progress(*, quiet: bool) -> bool:
+    """Whether a run draws progress bars: on a terminal's stderr, unless ``--quiet``."""
+    return not quiet and sys.stderr.isatty()
 
 
 def check_output_conflicts(options: Mapping[str, Any]) -> None:
@@ -92,16 +97,16 @@ def check_output_conflicts(options: Mapping[str, Any]) -> None:
         return source is not None and source is not click.core.ParameterSource.DEFAULT
 
     if options.get("sink"):
-        if given("output_format"):
+        if given("format"):
             raise BadUsage(
                 f"--sink and --format both say how records are written: the sink URL decides "
-                f"(use --sink singer:- instead of --format {options.get('output_format')})"
+                f"(use --sink singer:- instead of --format {options.get('format')})"
             )
         if options.get("output") is not None:
             raise BadUsage("--sink and -o/--output both say where records go: use one")
     if options.get("with_metadata"):
         writes_jsonl = options.get("sink") in (None, "-") or str(options.get("sink")).startswith("jsonl:")
-        if not writes_jsonl or options.get("output_format") == "singer":
+        if not writes_jsonl or options.get("format") == "singer":
             raise BadUsage("--with-metadata adds a _streamer object to JSONL lines only: drop it, or write JSONL")
     if options.get("dead_letter") is not None and options.get("bad_lines") != "skip":
         raise BadUsage("--dead-letter only receives skipped lines: add --bad-lines skip")

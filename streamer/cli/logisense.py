@@ -13,6 +13,7 @@ from streamer.incremental.cli import refuse_incremental
 from streamer.errors import ConfigError
 from streamer.http.retry import RetryPolicy
 from streamer.providers.logisense import LogisenseSource
+from streamer.providers.logisense.lifecycle import STATES
 
 
 def _json_object(ctx: click.Context, param: click.Parameter, value: str | None) -> dict[str, Any] | None:
@@ -27,10 +28,24 @@ def _json_object(ctx: click.Context, param: click.Parameter, value: str | None) 
     return body
 
 
+def _status_names(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    """``NAME=STATE`` pairs → ``status_names`` (LogiSense's status type names are a guess: docs/vendor-facts.md)."""
+    names: dict[str, str] = {}
+    for value in values:
+        name, sep, state = value.rpartition("=")
+        state = state.strip().lower()
+        if not sep or not name.strip() or state not in STATES:
+            raise click.BadParameter(f"expected NAME=STATE with STATE one of {', '.join(STATES)}, got {value!r}",
+                                     ctx=ctx, param=param)
+        names[name.strip()] = state
+    return names
+
+
 @click.command(
     "logisense",
     cls=RenamedOptionsCommand,
     renamed={"--export-id": "--trigger", "--timeout": "--export-timeout"},
+    old_env={"export_ids": "trigger", "history_ids": "history_id", "timeout": "export_timeout"},
 )
 @click.option("--base-url", envvar="LOGISENSE_BASE_URL", show_envvar=True,
               help="Resource server API root, e.g. https://TENANT.logisensebilling.com/ResourceServer/api/v10/.")
@@ -44,15 +59,18 @@ def _json_object(ctx: click.Context, param: click.Parameter, value: str | None) 
 @click.option("--client-id", envvar="LOGISENSE_CLIENT_ID", show_envvar=True, help="OAuth client id (required).")
 @click.option("--client-secret", envvar="LOGISENSE_CLIENT_SECRET", show_envvar=True,
               help="Client secret: the password grant with client_id/client_secret (the docs' Option 2) when no username/password is given.")
-@click.option("--trigger", "export_ids", multiple=True, type=int, metavar="DATAEXPORT_ID",
+@click.option("--trigger", multiple=True, type=int, metavar="DATAEXPORT_ID",
               help="Trigger this DataExport now and stream its file (repeatable).")
-@click.option("--history-id", "history_ids", multiple=True, type=int,
+@click.option("--history-id", multiple=True, type=int,
               help="Stream this existing DataExportHistory row (repeatable; waits if still running).")
 @click.option("--latest-of", "latest_of", multiple=True, type=int,
               help="Stream the newest completed history row of this DataExport (repeatable).")
 @click.option("--trigger-body", callback=_json_object, metavar="JSON",
               help='Body of DataExport/Trigger (undocumented upstream); default {"dataExportId": N}.')
-@click.option("--export-timeout", "timeout", default=3600.0, show_default=True, help="Seconds an export may take, counted from its creation, before the run fails.")
+@click.option("--export-timeout", default=3600.0, show_default=True, help="Seconds an export may take, counted from its creation, before the run fails.")
+@click.option("--status-name", multiple=True, callback=_status_names, metavar="NAME=STATE",
+              help="Teach a DataExportHistory status name (unconfirmed upstream): STATE is one of "
+              f"{', '.join(STATES)} (repeatable; e.g. --status-name Exported=done).")
 @click.option("--poll-interval", default=2.0, show_default=True, help="Seconds between the first polls (then growing).")
 @click.option("--no-cancel", is_flag=True, help="Leave triggered exports running when the run is aborted.")
 @click.option("--no-row-count-check", is_flag=True, help="Do not compare rows streamed with exportRowCount.")
@@ -73,11 +91,12 @@ def command(
     password: str | None,
     client_id: str | None,
     client_secret: str | None,
-    export_ids: tuple[int, ...],
-    history_ids: tuple[int, ...],
+    trigger: tuple[int, ...],
+    history_id: tuple[int, ...],
     latest_of: tuple[int, ...],
     trigger_body: dict[str, Any] | None,
-    timeout: float,
+    export_timeout: float,
+    status_name: dict[str, str],
     poll_interval: float,
     no_cancel: bool,
     no_row_count_check: bool,
@@ -113,7 +132,7 @@ def command(
     ]
     if not (username and password) and not client_secret:
         missing.append("--username and --password (or $LOGISENSE_USERNAME/$LOGISENSE_PASSWORD), or --client-secret")
-    if not (export_ids or history_ids or latest_of):
+    if not (trigger or history_id or latest_of):
         missing.append("--trigger, --history-id or --latest-of")
     if missing:
         raise click.UsageError(f"missing {', '.join(missing)}")
@@ -137,11 +156,12 @@ def command(
             password=password,
             client_id=client_id,
             client_secret=client_secret,
-            export_ids=export_ids,
-            history_ids=history_ids,
+            export_ids=trigger,
+            history_ids=history_id,
             latest_of=latest_of,
             trigger_body=trigger_body,
-            timeout=timeout,
+            timeout=export_timeout,
+            status_names=status_name,
             poll_interval=poll_interval,
             cancel_on_abort=not no_cancel,
             check_row_count=not no_row_count_check,

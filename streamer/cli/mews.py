@@ -31,8 +31,10 @@ def _export_ids(ctx: click.Context, param: click.Parameter, values: tuple[str, .
     return known
 
 
-@click.command("mews", cls=RenamedOptionsCommand, renamed={"--deadline": "--export-timeout"})
-@click.option("--entity", "entities", multiple=True, required=True, type=click.Choice(ENTITY_TYPES),
+@click.command("mews", cls=RenamedOptionsCommand, renamed={"--deadline": "--export-timeout"},
+               old_env={"entities": "entity", "enterprise_ids": "enterprise_id", "chain_ids": "chain_id",
+                        "export_ids": "export_id", "deadline": "export_timeout"})
+@click.option("--entity", multiple=True, required=True, type=click.Choice(ENTITY_TYPES),
               help="Entity type to export (repeatable).")
 @click.option("--platform-url", envvar="MEWS_PLATFORM_URL", show_envvar=True,
               help=f"Mews platform address, e.g. {DEMO_PLATFORM_URL} or https://api.mews.com.")
@@ -44,15 +46,15 @@ def _export_ids(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @click.option("--updated-from", type=_DATETIME, help="Only entities updated at or after this UTC time.")
 @click.option("--updated-to", type=_DATETIME,
               help="…and before this UTC time (≥ 5 min ago; default: 5 min ago; span ≤ 180 days).")
-@click.option("--enterprise-id", "enterprise_ids", multiple=True, help="Scope to this enterprise (repeatable, ≤ 1000).")
-@click.option("--chain-id", "chain_ids", multiple=True, help="Scope to this chain (repeatable, ≤ 1000).")
+@click.option("--enterprise-id", multiple=True, help="Scope to this enterprise (repeatable, ≤ 1000).")
+@click.option("--chain-id", multiple=True, help="Scope to this chain (repeatable, ≤ 1000).")
 @click.option("--posting-from", type=_DATE, help="LedgerEntry: first posting date (required with LedgerEntry).")
 @click.option("--posting-to", type=_DATE, help="LedgerEntry: last posting date.")
-@click.option("--export-id", "export_ids", multiple=True, callback=_export_ids, metavar="ENTITY=ID",
+@click.option("--export-id", multiple=True, callback=_export_ids, metavar="ENTITY=ID",
               help="Id of an export created earlier: reused when Mews says one is already running (repeatable).")
 @click.option("--reuse-exports", is_flag=True,
               help="Stream the --export-id exports (if still Pending/Processing/Success) instead of creating new ones.")
-@click.option("--export-timeout", "deadline", default=4 * 3600.0, show_default=True,
+@click.option("--export-timeout", default=4 * 3600.0, show_default=True,
               help="Seconds an export may take, counted from its creation, before the run fails.")
 @click.option("--poll-interval", default=5.0, show_default=True, help="Seconds before the first poll (then doubling).")
 @click.option("--max-poll-interval", default=180.0, show_default=True,
@@ -66,20 +68,20 @@ def _export_ids(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @click.pass_context
 def command(
     ctx: click.Context,
-    entities: tuple[str, ...],
+    entity: tuple[str, ...],
     platform_url: str | None,
     client_token: str | None,
     access_token: str | None,
     client: str,
     updated_from: datetime | None,
     updated_to: datetime | None,
-    enterprise_ids: tuple[str, ...],
-    chain_ids: tuple[str, ...],
+    enterprise_id: tuple[str, ...],
+    chain_id: tuple[str, ...],
     posting_from: datetime | None,
     posting_to: datetime | None,
-    export_ids: dict[str, str],
+    export_id: dict[str, str],
     reuse_exports: bool,
-    deadline: float,
+    export_timeout: float,
     poll_interval: float,
     max_poll_interval: float,
     recreate_failed: bool,
@@ -122,7 +124,7 @@ def command(
 
     plan = plan_from_options(options, quiet=quiet)
     # --state: exports created by an interrupted run are reused, not created again
-    export_ids = {**plan.exports.known("mews"), **export_ids}
+    export_ids = {**plan.exports.known("mews"), **export_id}
 
     def announce(entity: str, export_id: str) -> None:
         plan.exports.remember("mews", entity, export_id)
@@ -138,10 +140,10 @@ def command(
             platform_url=platform_url or "",
             client_token=client_token or "",
             access_token=access_token or "",
-            entity_types=entities,
+            entity_types=entity,
             client=client,
-            enterprise_ids=enterprise_ids,
-            chain_ids=chain_ids,
+            enterprise_ids=enterprise_id,
+            chain_ids=chain_id,
             updated_from=updated_from,
             updated_to=updated_to,
             posting_from=_day(posting_from),
@@ -150,7 +152,7 @@ def command(
             poll=PollPolicy(
                 initial_interval=poll_interval,
                 max_interval=max(max_poll_interval, poll_interval),
-                deadline=deadline,
+                deadline=export_timeout,
                 recreate_failed=recreate_failed,
                 reuse_known=reuse_exports or plan.exports.persistent,
             ),

@@ -9,6 +9,7 @@ deprecation warning (:class:`RenamedOptionsCommand`).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,6 @@ _ENGINE_OPTIONS = [
 _OUTPUT_OPTIONS = [
     click.option(
         "--format",
-        "output_format",
         type=click.Choice(["jsonl", "singer"]),
         default="jsonl",
         show_default=True,
@@ -82,6 +82,10 @@ _OUTPUT_OPTIONS = [
 ]
 
 
+SHARED_OLD_ENV = {"output_format": "format"}
+"""Old parameter names of the shared options (``STREAMER_URLS_OUTPUT_FORMAT`` → ``…_FORMAT``)."""
+
+
 class RenamedOptionsCommand(click.Command):
     """A command that still accepts renamed options under their old spelling.
 
@@ -90,14 +94,46 @@ class RenamedOptionsCommand(click.Command):
     before parsing, with ``--old is deprecated; use --new`` on stderr.  The
     old names are not options of their own, so ``--help`` and completion show
     only the new ones.
+
+    ``old_env`` does the same for environment variables: each option's
+    parameter is named after the option, so its variable is
+    ``STREAMER_<COMMAND>_<OPTION>``; ``{"deadline": "export_timeout"}`` keeps
+    the variable of the old parameter name working (``STREAMER_MEWS_DEADLINE``)
+    with a one-line warning, ranked as an environment variable (the new
+    variable and the command line win over it; it wins over a config file).
     """
 
-    def __init__(self, *args: Any, renamed: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        renamed: Mapping[str, str] | None = None,
+        old_env: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.renamed = dict(renamed or {})
+        self.old_env = {old: new for old, new in SHARED_OLD_ENV.items() if any(p.name == new for p in self.params)}
+        self.old_env.update(old_env or {})
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        apply_old_env(ctx, self.params, self.old_env)
         return super().parse_args(ctx, rewrite_renamed(args, self.renamed))
+
+
+def apply_old_env(ctx: click.Context, params: Sequence[click.Parameter], old_env: Mapping[str, str]) -> None:
+    """Values of deprecated environment variables, as ``ctx.default_map`` entries (with a warning each)."""
+    prefix = ctx.auto_envvar_prefix
+    if not old_env or prefix is None:
+        return
+    by_name = {param.name: param for param in params if isinstance(param, click.Option)}
+    for old, new in old_env.items():
+        raw = os.environ.get(f"{prefix}_{old.upper()}")
+        param = by_name[new]
+        if not raw or os.environ.get(f"{prefix}_{new.upper()}"):
+            continue
+        click.echo(f"streamer: warning: ${prefix}_{old.upper()} is deprecated; use ${prefix}_{new.upper()}", err=True)
+        value: Any = param.type.split_envvar_value(raw) if param.multiple or param.nargs != 1 else raw
+        ctx.default_map = {**(ctx.default_map or {}), new: value}
 
 
 def rewrite_renamed(args: Sequence[str], renamed: Mapping[str, str]) -> list[str]:
@@ -163,13 +199,13 @@ def build_config(
 
 
 def build_sink(
-    *, output_format: str, output: Path | None, with_metadata: bool, sink: str | None = None, **_: Any
+    *, format: str, output: Path | None, with_metadata: bool, sink: str | None = None, **_: Any
 ) -> Sink:
     if sink:
         from streamer.sinks.registry import sink_from_url
 
         return sink_from_url(sink, with_metadata=with_metadata)  # a ConfigError: one line, exit 1
-    if output_format == "singer":
+    if format == "singer":
         if output is not None:
             return SingerSink(open(output, "ab"))  # noqa: SIM115 - closed at exit
         return SingerSink()

@@ -11,6 +11,9 @@ The display only claims what it knows:
   by the first response: ``Content-Length``/``Content-Range``) once the
   source has named all its parts — never a sum that grows while parts are
   discovered; until then it reads ``?`` and shows no percentage or ETA;
+* records are shown against the vendor's count when every part has one
+  (LogiSense ``exportRowCount``, Rebilly ``recordCount``; Mews gives none),
+  the percentage staying by bytes;
 * rates are averages since a bar appeared, counted from the bytes it had
   then, so a part first drawn with megabytes already received does not
   show gigabytes per second;
@@ -29,7 +32,7 @@ from typing import Any, TextIO
 
 import anyio
 
-from streamer.assembly import PartStats, RunStats, plural
+from streamer.assembly import PartStats, RunStats, plural, records_text
 
 _KNOWN_TOTAL = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
 _UNKNOWN_TOTAL = "{desc}: {n_fmt}/? [{elapsed}, {rate_fmt}{postfix}]"
@@ -79,7 +82,7 @@ class ProgressDisplay:
         done = sum(1 for p in stats.parts.values() if p.done)
         parts_total = "?" if stats.discovering else str(len(stats.parts))
         rate = stats.records / elapsed if elapsed >= 1.0 else 0.0  # no rate from a blink
-        text = f"{plural(stats.records, 'record')} ({rate:,.0f}/s), parts {done}/{parts_total}"
+        text = f"{stats.records_text()} ({rate:,.0f}/s), parts {done}/{parts_total}"
         if stats.retries:
             text += f", {plural(stats.retries, 'retry', 'retries')}"
         return text
@@ -103,7 +106,7 @@ class ProgressDisplay:
         if part.size is not None and bar.total != part.size and part.size >= part.bytes:
             bar.total = part.size
         bar.update(part.bytes - bar.n)
-        bar.set_postfix_str(plural(part.records, "record"), refresh=False)
+        bar.set_postfix_str(records_text(part.records, part.expected_records), refresh=False)
         bar.refresh()
 
     def close(self) -> None:

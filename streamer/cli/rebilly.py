@@ -21,7 +21,9 @@ from streamer.providers.rebilly.catalog import RESOURCES, date_field_help
 from streamer.providers.rebilly.source import DEFAULT_MAX_RATE_LIMIT_WAIT
 
 
-@click.command("rebilly", cls=RenamedOptionsCommand, renamed={"--timeout": "--export-timeout"})
+@click.command("rebilly", cls=RenamedOptionsCommand, renamed={"--timeout": "--export-timeout"},
+               old_env={"filter_": "filter", "fields": "field", "emails": "email", "export_ids": "export_id",
+                        "timeout": "export_timeout"})
 @click.option("--api-key", envvar="REBILLY_API_KEY", show_envvar=True,
               help="Secret API key, sent as REB-APIKEY (prefer the environment variable).")
 @click.option("--jwt", envvar="REBILLY_JWT", show_envvar=True, help="A JWT instead of an API key (Authorization: Bearer); wins over an API key.")
@@ -37,17 +39,17 @@ from streamer.providers.rebilly.source import DEFAULT_MAX_RATE_LIMIT_WAIT
               "refused; not every resource has every format). "
               "--format is the output format.")
 @click.option("--name", help="Export name, at most 50 characters (default: 'streamer <resource> <UTC time>').")
-@click.option("--filter", "filter_", help='Rebilly filter, e.g. "result:approved;currency:USD,EUR".')
+@click.option("--filter", help='Rebilly filter, e.g. "result:approved;currency:USD,EUR".')
 @click.option("--sort", help='Sort field, "-" prefix for descending, e.g. "-createdTime".')
 @click.option("--q", help="Partial text search.")
-@click.option("--field", "fields", multiple=True, help="Field to include (repeatable; default: Rebilly's set).")
+@click.option("--field", multiple=True, help="Field to include (repeatable; default: Rebilly's set).")
 @click.option("--date-start", help='Start of the date range (any Rebilly datetime, e.g. "yesterday").')
 @click.option("--date-end", help='End of the date range (e.g. "today").')
 @click.option("--date-field", help=f"Field the date range applies to (Rebilly's default: {date_field_help()}).")
 @click.option("--recurring", metavar="RRULE", help='Make it recurring: an RFC 5545 RRULE such as "FREQ=DAILY;BYHOUR=2".')
 @click.option("--recurring-start", help="When the first recurring run happens (date-time).")
-@click.option("--email", "emails", multiple=True, help="Email notified when the export completes (repeatable).")
-@click.option("--export-id", "export_ids", multiple=True, help="Stream this existing export instead of creating one (repeatable).")
+@click.option("--email", multiple=True, help="Email notified when the export completes (repeatable).")
+@click.option("--export-id", multiple=True, help="Stream this existing export instead of creating one (repeatable).")
 @click.option("--all-exports", is_flag=True, help="Stream every export of the listing (see --list-filter).")
 @click.option("--list-filter", help='Filter for --all-exports / --list-exports, e.g. "status:completed".')
 @click.option("--list-exports", is_flag=True, help="Print the exports (one JSON object per line) and exit.")
@@ -55,7 +57,7 @@ from streamer.providers.rebilly.source import DEFAULT_MAX_RATE_LIMIT_WAIT
 @click.option("--max-poll-interval", default=30.0, show_default=True, help="Longest wait between status checks.")
 @click.option("--max-rate-limit-wait", default=DEFAULT_MAX_RATE_LIMIT_WAIT, show_default=True,
               help="Longest wait honoured for X-RateLimit-Retry-After (Rebilly's rate windows are 10 minutes).")
-@click.option("--export-timeout", "timeout", default=6 * 3600.0, show_default=True, help="Seconds an export may take, counted from its creation, before the run fails.")
+@click.option("--export-timeout", default=6 * 3600.0, show_default=True, help="Seconds an export may take, counted from its creation, before the run fails.")
 @incremental_options
 @engine_options
 @output_options
@@ -71,23 +73,23 @@ def command(
     resource: str,
     export_format: str,
     name: str | None,
-    filter_: str | None,
+    filter: str | None,  # named after the option, as its env var is
     sort: str | None,
     q: str | None,
-    fields: tuple[str, ...],
+    field: tuple[str, ...],
     date_start: str | None,
     date_end: str | None,
     date_field: str | None,
     recurring: str | None,
     recurring_start: str | None,
-    emails: tuple[str, ...],
-    export_ids: tuple[str, ...],
+    email: tuple[str, ...],
+    export_id: tuple[str, ...],
     all_exports: bool,
     list_filter: str | None,
     list_exports: bool,
     poll_interval: float,
     max_poll_interval: float,
-    timeout: float,
+    export_timeout: float,
     incremental: bool,
     overlap: float,
     since: Any,
@@ -124,17 +126,18 @@ def command(
         resource=resource,
         format=export_format,
         name=name,
-        filter=filter_,
+        filter=filter,
         sort=sort,
         q=q,
-        fields=fields,
+        fields=field,
         date_range=DateRange(date_start, date_end, date_field) if date_start and date_end else None,
         recurring=Recurring(recurring, recurring_start) if recurring else None,
-        email_notification=emails,
+        email_notification=email,
     )
     # --state: an export created by an interrupted run (same request) is streamed, not requested again
     remember = None
     changes = build_incremental(incremental=incremental, overlap=overlap, since=since)
+    export_ids = export_id
     if plan.exports.persistent and not export_ids and not all_exports and not list_exports and changes is None:
         key = request.fingerprint()
         known = plan.exports.known("rebilly").get(key)
@@ -160,7 +163,7 @@ def command(
             path_prefix=path_prefix,
             poll_interval=poll_interval,
             max_poll_interval=max(max_poll_interval, poll_interval),
-            timeout=timeout,
+            timeout=export_timeout,
             retry=RetryPolicy(max_attempts=config.retry.max_attempts),
             max_rate_limit_wait=max_rate_limit_wait,
             on_export_created=remember,

@@ -10,20 +10,21 @@ import sys
 
 import click
 
+from streamer.cli.options import RenamedOptionsCommand
 from streamer.simulator.faults import FaultPlan
 from streamer.simulator.server import Simulator
 from streamer.simulator.vendors import VENDOR_MODULES, install
 
 
-@click.command("simulate")
+@click.command("simulate", cls=RenamedOptionsCommand, old_env={"entities": "entity", "gzipped": "gzip"})
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, help="0 picks a free port.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the generated records and faults.")
-@click.option("--entity", "entities", multiple=True, default=("OrderItem",), show_default=True,
+@click.option("--entity", multiple=True, default=("OrderItem",), show_default=True,
               help="Entity type of a ready-made export (repeatable).")
 @click.option("--records", default=100_000, show_default=True, help="Records per ready-made export.")
 @click.option("--parts", default=4, show_default=True, help="Files per ready-made export.")
-@click.option("--gzip", "gzipped", is_flag=True, help="Serve the files as .jsonl.gz.")
+@click.option("--gzip", is_flag=True, help="Serve the files as .jsonl.gz.")
 @click.option("--content-encoding", is_flag=True, help="Honour Accept-Encoding: gzip on plain files.")
 @click.option("--url-ttl", default=600.0, show_default=True, help="Seconds a signed file URL stays valid.")
 @click.option("--drop-rate", default=0.0, help="Probability a file response is cut mid-body.")
@@ -34,10 +35,10 @@ def command(
     host: str,
     port: int,
     seed: int,
-    entities: tuple[str, ...],
+    entity: tuple[str, ...],
     records: int,
     parts: int,
-    gzipped: bool,
+    gzip: bool,
     content_encoding: bool,
     url_ttl: float,
     drop_rate: float,
@@ -69,9 +70,9 @@ def command(
             seed=seed, url_ttl=url_ttl, faults=faults, content_encoding=content_encoding, host=host, port=port
         )
         install(sim)
-        for entity in entities:
-            export = sim.add_export(entity, records=records, parts=parts, gzip=gzipped)
-            click.echo(f"export {export.id}: {entity}, {export.records} records in {parts} files", err=True)
+        for name in entity:
+            export = sim.add_export(name, records=records, parts=parts, gzip=gzip)
+            click.echo(f"export {export.id}: {name}, {export.records} records in {parts} files", err=True)
         asyncio.run(_serve(sim))
 
 

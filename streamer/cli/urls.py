@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from streamer.cli.dask_options import dask_options
-from streamer.cli.execute import BadUsage, execute, plan_from_options
+from streamer.cli.execute import BadUsage, execute, plan_from_options, shows_progress
 from streamer.cli.options import RenamedOptionsCommand, engine_options, output_options
 
 if TYPE_CHECKING:
@@ -25,7 +25,8 @@ def _schema(ref: str | None) -> str | None:
         raise click.BadParameter(str(exc), param_hint="--schema") from None
 
 
-@click.command("urls", cls=RenamedOptionsCommand, renamed={"--entity-type": "--entity"})
+@click.command("urls", cls=RenamedOptionsCommand, renamed={"--entity-type": "--entity"},
+               old_env={"entity_type": "entity"})
 @click.argument("urls", nargs=-1, required=True)
 @click.option(
     "--input-format",
@@ -41,9 +42,17 @@ def _schema(ref: str | None) -> str | None:
     show_default=True,
     help="auto: gunzip .gz URLs and bodies that start with the gzip magic.",
 )
-@click.option("--entity", "entity_type", help="Entity type to label the records with (Singer stream name).")
+@click.option("--entity", help="Entity type to label the records with (Singer stream name).")
 @click.option("--schema", "schema", metavar="VENDOR:ENTITY", callback=lambda _c, _p, v: _schema(v),
               help="Type the records with a vendor schema, e.g. mews:OrderItem (default: inferred). See docs/schemas.md.")
+@click.option(
+    "--size-probe-timeout",
+    default=2.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="While a progress bar is shown, ask every URL its size first (one 1-byte GET each) so the bar has "
+    "its total from the start; never longer than this; 0: don't ask.",
+)
 @engine_options
 @output_options
 @dask_options
@@ -53,8 +62,9 @@ def command(
     urls: tuple[str, ...],
     input_format: str,
     compression: Compression,  # a click.Choice of exactly these
-    entity_type: str | None,
+    entity: str | None,
     schema: str | None,
+    size_probe_timeout: float,
     **options: Any,
 ) -> None:
     """Stream every record of URLS, one JSON object per line (each line as read).
@@ -65,13 +75,19 @@ def command(
       streamer urls --bad-lines skip --dead-letter bad.jsonl URL | jq -c 'select(.State == "Closed")'
       streamer urls --ordered --concurrency 8 URL1 URL2 URL3 > all.jsonl
     """
+    from streamer.cli.check import checking
     from streamer.providers.urls import UrlSource
 
     for url in urls:
         _check_url(url)
-    plan = plan_from_options(options, quiet=ctx.obj["quiet"])
-    source = UrlSource(urls, format=input_format, compression=compression, entity_type=entity_type, schema=schema)
-    execute(plan, source, quiet=ctx.obj["quiet"])
+    quiet = ctx.obj["quiet"]
+    plan = plan_from_options(options, quiet=quiet)
+    probe = size_probe_timeout if shows_progress(quiet=quiet) and not checking(ctx) else 0.0  # a check asks itself
+    source = UrlSource(
+        urls, format=input_format, compression=compression, entity_type=entity, schema=schema,
+        size_probe_timeout=probe
+    )
+    execute(plan, source, quiet=quiet)
 
 
 def _check_url(url: str) -> None:

@@ -81,7 +81,7 @@ class PartDownload:
         self._bad_lines = bad_lines
         self._emit_batch = emit
         self._run_stats = run_stats
-        self.stats: PartStats = run_stats.part(part.info.key, self.label, part.size)
+        self.stats: PartStats = run_stats.part(part.info.key, self.label, part.size, part.records)
         self._start = start
         self._batches = 0
         self._restarts = 0

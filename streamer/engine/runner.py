@@ -174,7 +174,7 @@ class _Run:
         async def lister() -> None:
             async with send:
                 async for part, start in self._parts(session):
-                    self.stats.part(part.info.key, part.info.describe(), part.size)
+                    self.stats.part(part.info.key, part.info.describe(), part.size, part.records)
                     await send.send((part, start))
 
         tg.start_soon(lister)

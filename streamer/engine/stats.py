@@ -14,6 +14,8 @@ class PartStats:
     """Bytes received from the network (encoded), including re-requests."""
     records: int = 0
     """Records delivered to the sink."""
+    expected_records: int | None = None
+    """Records the vendor says the part holds (:attr:`streamer.records.Part.records`)."""
     retries: int = 0
     url_refreshes: int = 0
     done: bool = False
@@ -36,10 +38,10 @@ class RunStats:
     """True while the source may still yield parts: until then no total is known,
     since a sum over the parts seen so far would grow as parts are discovered."""
 
-    def part(self, key: str, name: str, size: int | None) -> PartStats:
+    def part(self, key: str, name: str, size: int | None, records: int | None = None) -> PartStats:
         stats = self.parts.get(key)
         if stats is None:
-            stats = self.parts[key] = PartStats(name=name, size=size)
+            stats = self.parts[key] = PartStats(name=name, size=size, expected_records=records)
         return stats
 
     @property
@@ -54,10 +56,25 @@ class RunStats:
             return None
         return sum(sizes)  # type: ignore[arg-type]
 
+    @property
+    def expected_records(self) -> int | None:
+        """Records the vendor says every part holds, summed, once all parts are known and each says
+        (else ``None``; Mews never says).  Records past it (a vendor that undercounts) drop it."""
+        counts = [p.expected_records for p in self.parts.values()]
+        if self.discovering or not counts or None in counts:
+            return None
+        total: int = sum(counts)  # type: ignore[arg-type]
+        return total if total >= self.records else None
+
+    def records_text(self) -> str:
+        return records_text(self.records, self.expected_records)
+
     def summary(self) -> str:
         rate = self.bytes / self.elapsed / 1e6 if self.elapsed > 0 else 0.0
+        expected = self.expected_records
+        announced = "" if expected is None else f" ({expected} announced)"
         text = (
-            f"{plural(self.records, 'record')} from {plural(len(self.parts), 'part')}, "
+            f"{plural(self.records, 'record')} from {plural(len(self.parts), 'part')}{announced}, "
             f"{self.bytes / 1e6:.1f} MB in {self.elapsed:.1f}s ({rate:.1f} MB/s)"
         )
         if self.retries:
@@ -67,6 +84,13 @@ class RunStats:
         if self.skipped_lines:
             text += f", {plural(self.skipped_lines, 'bad line')} skipped"
         return text
+
+
+def records_text(done: int, expected: int | None) -> str:
+    """``1,234/5,000 records`` against a vendor's count, else ``1,234 records`` (also past the count)."""
+    if expected is None or expected < done:
+        return f"{done:,} {'record' if done == 1 else 'records'}"
+    return f"{done:,}/{expected:,} {'record' if expected == 1 else 'records'}"
 
 
 def plural(count: int, one: str, many: str | None = None) -> str:

@@ -6,14 +6,13 @@ import hashlib
 from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
 from typing import Literal
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import aiohttp
 
 from streamer.http.redact import register_secret
 from streamer.schemas.registry import resolve
 from streamer.records import Compression, Format, Part, PartInfo
-
 
 _FORMAT_SUFFIXES: dict[str, Format] = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv"}
 
@@ -32,6 +31,15 @@ class UrlSource:
     (:func:`format_of`), as ``compression="auto"`` gunzips ``.gz`` paths.
     A path or ``file://`` URL streams a local file through the same decoding
     and checkpoints (by byte offset): replaying an export downloaded earlier.
+
+    Sizes known before the first byte give a progress bar its total from the
+    start: ``sizes`` says them; a local file's is read from the file system;
+    with ``size_probe_timeout`` > 0 every other URL is asked its size first
+    (:func:`~streamer.http.sizes.probe_sizes`: one ``GET`` of one byte per URL,
+    8 at a time), never delaying the run by more than that many seconds —
+    a size not learned in time is learned from the download's first response.
+    Off by default: a library caller without a display would pay a request
+    per URL for nothing (the CLI turns it on when it draws a bar).
     """
 
     name = "urls"
@@ -46,6 +54,7 @@ class UrlSource:
         headers: Mapping[str, str] | None = None,
         sizes: Iterable[int | None] | None = None,
         schema: str | None = None,
+        size_probe_timeout: float = 0.0,
     ) -> None:
         """``schema`` (``"mews:OrderItem"``) types the records with a vendor's schema:
         ``record.typed()`` and Singer SCHEMA messages use it; without one, Singer
@@ -59,6 +68,7 @@ class UrlSource:
         self.schema = resolve(schema).ref if schema else None
         self.headers = dict(headers or {})
         self.sizes = list(sizes) if sizes is not None else [None] * len(self.urls)
+        self.size_probe_timeout = size_probe_timeout
         self.group = url_list_digest(self.urls)
         for url in self.urls:  # a signed URL's query values are credentials, wherever a server echoes them
             for _, value in parse_qsl(urlsplit(url).query):
@@ -66,7 +76,8 @@ class UrlSource:
                     register_secret(value)
 
     async def parts(self, session: aiohttp.ClientSession) -> AsyncIterator[Part]:
-        for index, (url, size) in enumerate(zip(self.urls, self.sizes, strict=True)):
+        sizes = await self._known_sizes(session)
+        for index, (url, size) in enumerate(zip(self.urls, sizes, strict=True)):
             name = urlsplit(url).path.rsplit("/", 1)[-1] or f"part {index}"
             yield Part(
                 info=PartInfo(
@@ -83,6 +94,31 @@ class UrlSource:
                 compression=self.compression,
                 headers=self.headers,
             )
+
+    async def _known_sizes(self, session: aiohttp.ClientSession) -> list[int | None]:
+        """``sizes``, completed by local files' sizes and (if enabled) a bounded probe of the rest."""
+        sizes = [size if size is not None else _local_size(url) for url, size in zip(self.urls, self.sizes, strict=True)]
+        unknown = [i for i, size in enumerate(sizes) if size is None and not self.urls[i].startswith("file:")]
+        if unknown and self.size_probe_timeout > 0:
+            from streamer.http.sizes import probe_sizes
+
+            probed = await probe_sizes(
+                session, [self.urls[i] for i in unknown], self.headers, timeout=self.size_probe_timeout
+            )
+            for i, size in zip(unknown, probed, strict=True):
+                sizes[i] = size
+        return sizes
+
+
+def _local_size(url: str) -> int | None:
+    """A ``file://`` URL's size on disk (``None`` for other URLs, or a file that cannot be read)."""
+    parts = urlsplit(url)
+    if parts.scheme != "file":
+        return None
+    try:
+        return Path(unquote(parts.path)).stat().st_size
+    except OSError:
+        return None  # the download names the problem
 
 
 def as_url(url_or_path: str | Path) -> str:

@@ -33,6 +33,9 @@ class FaultPlan:
     """Answer these files with an HTML error page and status 200."""
     ignore_range: bool = False
     """Answer ``Range`` requests with the whole file (200), as some servers do."""
+    chunked: bool = False
+    """Send files chunked, without ``Content-Length``, as streaming servers do
+    (then only the announced size or the body itself can show a short file)."""
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)

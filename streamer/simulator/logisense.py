@@ -432,8 +432,6 @@ class LogisenseApi:
         response, start, end = self.sim.file_response(
             request, size=len(data), etag=f'"{history.identity:x}-{len(data):x}"', content_type="text/csv"
         )
-        if isinstance(response, web.StreamResponse) and not isinstance(response, web.Response):
-            response.content_length = end - start
         view = memoryview(data)
         pieces = (view[i : min(end, i + 65536)] for i in range(start, end, 65536))
         return await self.sim.send_file(request, response, f"logisense/{history.identity}", pieces, start)

@@ -553,7 +553,6 @@ class _Handlers:
         if isinstance(response, web.Response):
             return response
         response.headers["Content-Disposition"] = f'attachment; filename="{export.id}.{ext}"'
-        response.content_length = end - start
         pieces = (data[i : min(end, i + 65536)] for i in range(start, end, 65536))
         return await sim.send_file(request, response, f"rebilly/{export.file_id}", pieces, start)
 

@@ -1,4 +1,4 @@
-"""The simulator's HTTP server: export files over real chunked HTTP on 127.0.0.1.
+"""The simulator's HTTP server: export files over real HTTP (with Content-Length) on 127.0.0.1.
 
 Vendor APIs (Mews, LogiSense, Rebilly) are added as route modules on
 :attr:`Simulator.app`; this module owns what they share: the exports and
@@ -219,11 +219,14 @@ class Simulator:
         )
 
     def file_response(
-        self, request: web.Request, *, size: int, etag: str, content_type: str
+        self, request: web.Request, *, size: int, etag: str, content_type: str, chunked: bool = False
     ) -> tuple[web.StreamResponse, int, int]:
         """The response head for a GET of a file, honouring ``Range`` and ``If-Range``.
 
         Returns the response (200, 206 or 416) and the byte range to send.
+        A stored file's answer carries its ``Content-Length``, as object stores
+        send it (a progress bar's total from the first response); ``chunked``
+        is for bytes encoded on the fly, whose length a server cannot know.
         """
         start, end, status = 0, size, 200
         match = _RANGE.fullmatch(request.headers.get("Range", "").strip())
@@ -242,6 +245,10 @@ class Simulator:
         response.headers["x-amz-request-id"] = uuid.uuid4().hex
         if status == 206:
             response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+        if chunked or self.faults.chunked:
+            response.enable_chunked_encoding()
+        else:
+            response.content_length = end - start
         return response, start, end
 
     async def send_file(
@@ -287,6 +294,7 @@ class Simulator:
             size=size,
             etag=f'"{export.id[:8]}-{index}-{content.export_tag:x}-{"gz" if encoded else "id"}"',
             content_type="application/gzip" if export.gzip else "application/x-ndjson",
+            chunked=encoded and not export.gzip,  # gzip as Content-Encoding: compressed while sent
         )
         if not export.gzip and self.content_encoding:
             response.headers["Vary"] = "Accept-Encoding"
@@ -294,7 +302,6 @@ class Simulator:
                 response.headers["Content-Encoding"] = "gzip"
         if isinstance(response, web.Response):
             return response
-        response.enable_chunked_encoding()
         return await self.send_file(request, response, key, produce(start, end), start)
 
     async def _send(

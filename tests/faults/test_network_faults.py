@@ -117,7 +117,7 @@ async def test_stalled_server_hits_the_read_timeout_and_resumes(tmp_path):
 
 
 async def test_truncated_gzip_is_reported_not_silently_shortened(tmp_path):
-    faults = FaultPlan(seed=9)
+    faults = FaultPlan(seed=9, chunked=True)  # no Content-Length: the gzip stream itself must tell
     async with Simulator(seed=9, faults=faults) as sim:
         export = sim.add_export("OrderItem", records=3000, parts=1, gzip=True)
         faults.short_by[f"{export.id}/0"] = 200
@@ -156,3 +156,16 @@ async def test_size_check_can_be_disabled_for_sources_with_approximate_sizes(tmp
         source = SimSource(sim, [export], sizes={f"{export.id}/0": export.file_size(0) + 10})
         _, ids = await _run_to_file(source, tmp_path, fast_config(check_size=False))
     assert_exactly_once(ids, export.ids())
+
+
+async def test_short_file_with_content_length_is_refused_before_its_body(tmp_path):
+    """A stored file shorter than announced: its Content-Length says so, before a record is delivered."""
+    faults = FaultPlan(seed=9)
+    async with Simulator(seed=9, faults=faults) as sim:
+        export = sim.add_export("OrderItem", records=3000, parts=1, gzip=True)
+        faults.short_by[f"{export.id}/0"] = 200
+        out = tmp_path / "out.jsonl"
+        with pytest.raises(PartError, match=r"server says the file has \d+ bytes \(Content-Length\) but the export announced") as info:
+            await run(SimSource(sim, [export]), JsonlSink(out), config=fast_config(concurrency=1))
+    assert export.file_name(0) in str(info.value)
+    assert ids_in_file(out) == []

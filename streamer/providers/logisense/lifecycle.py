@@ -22,6 +22,8 @@ from streamer.providers.polling import PollSchedule
 log = logging.getLogger("streamer.logisense")
 
 State = Literal["pending", "running", "done", "failed", "cancelled", "unknown"]
+STATES: tuple[State, ...] = ("pending", "running", "done", "failed", "cancelled")
+"""What a status name can be taught to mean (``status_names=``, ``--status-name NAME=STATE``)."""
 
 STATUS_NAMES: dict[str, State] = {
     "pending": "pending",
@@ -181,9 +183,9 @@ class DataExportLifecycle:
             if state == "unknown" and complete:
                 raise ExportError(
                     f"{where} finished with a status this client does not know; "
-                    "pass status_names={name: 'done'|'failed'} if it means success"
+                    f"pass status_names={{{name!r}: 'done'}} (CLI: --status-name {name}=done) if it means success"
                 )
-            hint = f"unknown status {name!r} — pass status_names if it is a valid one" if state == "unknown" else ""
+            hint = f"unknown status {name!r} — teach it with status_names (CLI: --status-name {name}=STATE)" if state == "unknown" else ""
             await poller.wait(f"{name!r} (trackingId {tracking}), not done", hint)
 
     async def cancel(self, history_id: int) -> None:

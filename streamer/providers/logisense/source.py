@@ -167,6 +167,7 @@ class LogisenseSource:
                 name=f"DataExportHistory {history_id}",
             ),
             url=link,
+            records=rows if isinstance(rows, int) and rows >= 0 else None,
             format="csv",
             refresh=refresh,
             url_ttl=self.url_ttl,

@@ -348,6 +348,8 @@ class RebillySource:
                 name=str(export.get("name") or f"export {export_id}"),
             ),
             url=url,
+            # detailed-csv adds rows of details, each streamed as a record: recordCount does not count them
+            records=count if isinstance(count, int) and count >= 0 and fmt != "detailed-csv" else None,
             format="zip",  # a ZIP of parts, or the bare file: sniffed
             compression="none",
             refresh=None if headers else refresh,
