@@ -32,7 +32,7 @@ from streamer.providers.urls import UrlSource
 from streamer.records import Batch, Checkpoint, Compression, Format, Record
 from streamer.sinks.base import Sink
 from streamer.state import StateStore, begin_run
-from streamer.typed import Typed, typed_batch
+from streamer.typed import Typed, iter_typed_batch
 
 
 async def run(
@@ -163,8 +163,8 @@ class RecordStream:
 
     async def _iter_records(self) -> AsyncIterator[Record]:
         async for batch in self.batches():
-            if self.typed:  # Structs decoded from the batch's raw lines in one call
-                for item in typed_batch(batch, self.typed):
+            if self.typed:  # each Struct decoded from its raw line as it is reached
+                for item in iter_typed_batch(batch, self.typed):
                     yield item  # type: ignore[misc]
                 continue
             # Hand each record over instead of keeping the batch's list of them:

@@ -253,7 +253,7 @@ class Batch:
 
     def typed(self, struct: type[msgspec.Struct] | None = None) -> list[Any]:
         """Every record as ``struct`` (default: the part's entity Struct), decoded
-        from the raw lines in one msgspec call; see :mod:`streamer.typed`."""
+        straight from the raw lines; see :mod:`streamer.typed`."""
         from streamer.typed import typed_batch
 
         return typed_batch(self, struct or True)
