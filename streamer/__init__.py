@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from streamer.sinks.singer import SingerSink
     from streamer.sinks.sqlite import SqliteSink
     from streamer.state import BaseStateStore, JsonFileStateStore, StateError, StateStore
+    from streamer.typed import struct_for
     from streamer.workers import PartitionedSource
 
 _HOMES: dict[str, str] = {
@@ -119,6 +120,7 @@ _HOMES: dict[str, str] = {
     "sink_from_url": "streamer.sinks.registry",
     "stream": "streamer.api",
     "stream_urls": "streamer.api",
+    "struct_for": "streamer.typed",
 }
 """Public name → the module that defines it."""
 
@@ -183,6 +185,7 @@ __all__ = [
     "sink_from_url",
     "stream",
     "stream_urls",
+    "struct_for",
 ]
 
 

@@ -166,3 +166,23 @@ async def test_rebilly_csv_records_typed_by_a_named_struct() -> None:
             typed = [item async for item in items]
     assert len(typed) == 250 and all(isinstance(t.amount, float) for t in typed)
     assert [t.id for t in typed] == state.exports[source.exports[0]["id"]].ids
+
+
+@pytest.mark.timeout(120)
+def test_the_typed_benchmark_runs_every_contender_over_the_whole_export() -> None:
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-m", "benchmarks.typed", "--size-mb", "1", "--parts", "2",
+                           "--repeats", "1", "--json"], cwd=root, capture_output=True, text=True, timeout=110)
+    assert done.returncode == 0, done.stderr[-3000:]  # a contender that missed a record exits non-zero
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert figures["records"] > 500 and set(figures["records_per_s"]) == {
+        "streamer stream_urls(typed=OrderItem)",
+        "streamer records, each typed (record.typed())",
+        "aiohttp + msgspec Decoder(OrderItem).decode_lines",
+    }
+    assert "| streamer stream_urls(typed=OrderItem) |" in done.stdout
