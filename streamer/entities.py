@@ -12,7 +12,6 @@ from typing import Any
 
 import msgspec
 
-
 _TYPES: dict[tuple[str, str], type[msgspec.Struct]] = {}
 
 

@@ -8,15 +8,15 @@ Struct itself (``typed=OrderItem``), which is how a ``urls`` export of Mews
 files gets typed.
 
 A batch is typed straight from its validated raw lines, one cached
-``Decoder(Struct)`` call per line, no dict on the way.  That was measured
-against joining the lines with ``b"\\n"`` for one ``decode_lines`` call:
-the join copies the batch and the per-line calls came out faster (91,600
-against 77,000 OrderItems/s in memory, benchmarks/typed.py,
-docs/typed-records.md), and a failing line is named by itself — part, line,
-byte offset — with no second pass to find it.  The typed stream yields each
-Struct as it is decoded, so a consumer that drops it frees it at once
-(holding a thousand GC-tracked Structs per batch is what made the
-list-per-batch form slower end to end).  Unknown fields are ignored by the
+``Decoder(Struct)`` call per line, no dict on the way.  Joining the lines
+with ``b"\\n"`` for one ``decode_lines`` call was measured against it
+(benchmarks/typed.py, docs/typed-records.md): close, per line ahead in two
+runs of three.  Per line wins on the rest: a failing line is named by itself
+(part, line, byte offset) where ``decode_lines`` does not say which line
+failed, and the typed stream can yield each Struct as it is decoded, so a
+consumer that drops it frees it at once (building a thousand GC-tracked
+Structs per batch first measured 0.97x the hand-written loop, yielding them
+one by one 1.17x).  Unknown fields are ignored by the
 Struct and stay in ``record.data``.
 """
 
