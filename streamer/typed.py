@@ -10,8 +10,7 @@ files gets typed.
 A batch is typed straight from its validated raw lines, one cached
 ``Decoder(Struct)`` call per line, no dict on the way.  Joining the lines
 with ``b"\\n"`` for one ``decode_lines`` call was measured against it
-(benchmarks/typed.py, docs/typed-records.md): close, per line ahead in two
-runs of three.  Per line wins on the rest: a failing line is named by itself
+(benchmarks/typed.py, docs/typed-records.md): close, two runs each way.  Per line wins on the rest: a failing line is named by itself
 (part, line, byte offset) where ``decode_lines`` does not say which line
 failed, and the typed stream can yield each Struct as it is decoded, so a
 consumer that drops it frees it at once (building a thousand GC-tracked
