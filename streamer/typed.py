@@ -8,15 +8,15 @@ Struct itself (``typed=OrderItem``), which is how a ``urls`` export of Mews
 files gets typed.
 
 A batch is typed straight from its validated raw lines, one cached
-``Decoder(Struct)`` call per line, no dict on the way.  Joining the lines
+``Decoder(Struct)`` call per line, no dict on the way. Joining the lines
 with ``b"\\n"`` for one ``decode_lines`` call was measured against it
-(benchmarks/typed.py, docs/typed-records.md): close, two runs each way.  Per line wins on the rest: a failing line is named by itself
-(part, line, byte offset) where ``decode_lines`` does not say which line
-failed, and the typed stream can yield each Struct as it is decoded, so a
-consumer that drops it frees it at once (building a thousand GC-tracked
-Structs per batch first measured 0.97x the hand-written loop, yielding them
-one by one 1.17x).  Unknown fields are ignored by the
-Struct and stay in ``record.data``.
+(benchmarks/typed.py, docs/typed-records.md): close, two runs each way. Per
+line wins on the rest: a failing line is named by itself (part, line, byte
+offset) where ``decode_lines`` does not say which line failed, and the typed
+stream can yield each Struct as it is decoded, so a consumer that drops it
+frees it at once (building a thousand GC-tracked Structs per batch first
+measured 0.97x the hand-written loop, yielding them one by one 1.17x).
+Unknown fields are ignored by the Struct and stay in ``record.data``.
 """
 
 from __future__ import annotations
