@@ -194,3 +194,22 @@ def test_the_typed_benchmark_runs_every_contender_over_the_whole_export() -> Non
         "aiohttp + msgspec Decoder(OrderItem).decode_lines",
     }
     assert "| streamer stream_urls(typed=OrderItem) |" in done.stdout
+
+
+async def test_a_typed_stream_with_state_resumes_after_the_last_consumed_batch(tmp_path) -> None:
+    lines = [order_item_line(i) for i in range(3000)]
+    state = tmp_path / "state.json"
+    async with serve_bytes({"s.jsonl": b"\n".join(lines) + b"\n"}, chunk=65536) as base:
+        url = f"{base}/s.jsonl"
+        first: list[OrderItem] = []
+        async with stream_urls([url], typed=OrderItem, batch_size=100, state=state) as items:
+            async for item in items:
+                first.append(item)
+                if len(first) == 1500:
+                    break
+        async with stream_urls([url], typed=OrderItem, batch_size=100, state=state) as items:
+            rest = [item async for item in items]
+    ids = [f"o{i}" for i in range(3000)]
+    resumed_at = 3000 - len(rest)
+    assert 0 < resumed_at <= 1500, resumed_at  # what was consumed is not re-delivered, what was in hand is
+    assert [t.id for t in first] == ids[:1500] and [t.id for t in rest] == ids[resumed_at:]
