@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from streamer.sinks.sqlite import SqliteSink
     from streamer.tables import TableSchema, TypedOptions
     from streamer.state import BaseStateStore, JsonFileStateStore, StateError, StateStore
+    from streamer.typed import struct_for
     from streamer.workers import PartitionedSource
 
 _HOMES: dict[str, str] = {
@@ -127,6 +128,7 @@ _HOMES: dict[str, str] = {
     "sink_from_url": "streamer.sinks.registry",
     "stream": "streamer.api",
     "stream_urls": "streamer.api",
+    "struct_for": "streamer.typed",
 }
 """Public name → the module that defines it."""
 
@@ -196,6 +198,7 @@ __all__ = [
     "sink_from_url",
     "stream",
     "stream_urls",
+    "struct_for",
 ]
 
 

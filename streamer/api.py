@@ -32,6 +32,7 @@ from streamer.providers.urls import UrlSource
 from streamer.records import Batch, Checkpoint, Compression, Format, Record
 from streamer.sinks.base import Sink
 from streamer.state import StateStore, begin_run
+from streamer.typed import Typed, iter_typed_batch
 
 
 async def run(
@@ -133,8 +134,11 @@ class RecordStream:
         session: aiohttp.ClientSession | None,
         state: StateStore | None = None,
         resume: bool = True,
+        typed: Typed = False,
     ) -> None:
         self.source = source
+        self.typed = typed
+        """Truthy: iteration yields msgspec Structs (:mod:`streamer.typed`), not records."""
         self.config = config
         self.stats = RunStats()
         self.state = state
@@ -159,6 +163,10 @@ class RecordStream:
 
     async def _iter_records(self) -> AsyncIterator[Record]:
         async for batch in self.batches():
+            if self.typed:  # each Struct decoded from its raw line as it is reached
+                for item in iter_typed_batch(batch, self.typed):
+                    yield item  # type: ignore[misc]
+                continue
             # Hand each record over instead of keeping the batch's list of them:
             # a record the loop body drops is freed at once (decoded data
             # included), so a plain ``async for`` never accumulates garbage.
@@ -254,17 +262,21 @@ def stream(
     session: aiohttp.ClientSession | None = None,
     state: StateStore | str | os.PathLike[str] | None = None,
     resume: bool | None = None,
+    typed: Typed = False,
     **options: Any,
 ) -> RecordStream:
     """``async for record in stream(source)``: every record, as it arrives.
 
     With ``state``, progress is saved as batches are consumed and a later
     ``stream(..., state=same)`` continues after the last consumed batch.
+    ``typed=True`` yields each record as its entity's msgspec Struct instead
+    (``typed=OrderItem``: that Struct for every part), decoded per batch from
+    the raw lines; see docs/typed-records.md.
     """
     if config is not None and options:
         raise TypeError("pass either config= or individual options, not both")
     plan = plan_resume(_ChannelSink(None), state=state, resume=resume)
-    return RecordStream(source, config or StreamConfig(**options), session, plan.store, plan.from_store)
+    return RecordStream(source, config or StreamConfig(**options), session, plan.store, plan.from_store, typed)
 
 
 def stream_urls(
@@ -274,12 +286,14 @@ def stream_urls(
     compression: Compression = "auto",
     config: StreamConfig | None = None,
     session: aiohttp.ClientSession | None = None,
+    typed: Typed = False,
     **options: Any,
 ) -> RecordStream:
-    """``async for record in stream_urls([...])``: records of plain URLs."""
+    """``async for record in stream_urls([...])``: records of plain URLs (``typed=OrderItem``: as Structs)."""
     return stream(
         UrlSource(urls, format=format, compression=compression),
         config=config,
         session=session,
+        typed=typed,
         **options,
     )

@@ -167,9 +167,9 @@ class Record(msgspec.Struct, gc=False):
 
     def typed(self) -> Any:
         """The record as its entity's typed Struct (validated), if one is registered."""
-        from streamer.entities import to_typed
+        from streamer.typed import typed_record
 
-        return to_typed(self)
+        return typed_record(self)
 
 
 def to_jsonl(records: list[Record]) -> bytes:
@@ -256,6 +256,13 @@ class Batch:
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self.records)
+
+    def typed(self, struct: type[msgspec.Struct] | None = None) -> list[Any]:
+        """Every record as ``struct`` (default: the part's entity Struct), decoded
+        straight from the raw lines; see :mod:`streamer.typed`."""
+        from streamer.typed import typed_batch
+
+        return typed_batch(self, struct or True)
 
     def __repr__(self) -> str:
         return f"Batch({self.part.describe()}, {len(self.records)} records, {self.checkpoint})"

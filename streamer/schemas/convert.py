@@ -25,7 +25,7 @@ _JSON_FIELDS: dict[type[msgspec.Struct], frozenset[str]] = {}
 _PATH = re.compile(r"at `\$\.([^`.\[]+)")
 
 
-def _decoder(struct: type[msgspec.Struct]) -> msgspec.json.Decoder[Any]:
+def decoder_for(struct: type[msgspec.Struct]) -> msgspec.json.Decoder[Any]:
     decoder = _DECODERS.get(struct)
     if decoder is None:
         decoder = _DECODERS[struct] = msgspec.json.Decoder(struct, strict=False)
@@ -84,12 +84,14 @@ def text_to_values(struct: type[msgspec.Struct], data: dict[str, Any]) -> dict[s
     return out
 
 
-def to_typed(record: Any, schema: EntitySchema) -> Any:
-    """``record`` as ``schema``'s Struct; a located :class:`DecodeError` if a value does not fit."""
-    struct = schema.struct
+def to_typed(record: Any, schema: EntitySchema | type[msgspec.Struct]) -> Any:
+    """``record`` as ``schema``'s Struct (or as a Struct given itself); a located
+    :class:`DecodeError` if a value does not fit."""
+    struct = schema if isinstance(schema, type) else schema.struct
+    entity = record.part.entity_type or (struct.__name__ if isinstance(schema, type) else schema.entity)
     try:
         if record.value is None and record.raw is not None:
-            return _decoder(struct).decode(record.raw)
+            return decoder_for(struct).decode(record.raw)
     except msgspec.ValidationError:
         pass  # decoded below, so the error names the column and its value
     data = record.decoded()
@@ -98,7 +100,7 @@ def to_typed(record: Any, schema: EntitySchema) -> Any:
             data = text_to_values(struct, data)
         return msgspec.convert(data, struct, strict=False)
     except msgspec.ValidationError as exc:
-        raise record.error(_reason(record.part.entity_type or schema.entity, data, exc)) from None
+        raise record.error(_reason(entity, data, exc)) from None
 
 
 def _reason(entity: str, data: Any, exc: msgspec.ValidationError) -> str:
