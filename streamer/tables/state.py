@@ -155,5 +155,5 @@ def require_arrow(sink: str) -> None:
         import pyarrow  # noqa: F401
     except ImportError:  # pragma: no cover - depends on the install
         raise ConfigError(
-            f"typed tables in {sink} need pyarrow: pip install 'streamer[parquet]', or add ?layout=json"
+            f"typed tables in {sink} need pyarrow (a dependency of streamer: reinstall it), or add ?layout=json"
         ) from None
