@@ -16,7 +16,7 @@ from streamer.providers.mews.entities import OrderItem
 from streamer.sinks.parquet import MANIFEST, ParquetSink
 from streamer.sinks.registry import sink_from_url
 from streamer.tables import TypedOptions
-from streamer.tables.structs import struct_json_schema
+from streamer.schemas import struct_json_schema
 from tests.support.sinks import make_batch
 from tests.test_typed_tables_sinks import item, write
 

@@ -17,7 +17,7 @@ from streamer.sinks.postgres import PostgresSink
 from streamer.sinks.registry import sink_from_url
 from streamer.sinks.sqlite import SqliteSink
 from streamer.tables import ContractError, TypedOptions
-from streamer.tables.structs import struct_json_schema
+from streamer.schemas import struct_json_schema
 from tests.support.pg_fixture import postgres_dsn  # noqa: F401  (fixture)
 from tests.support.sinks import make_batch
 
