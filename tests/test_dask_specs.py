@@ -108,3 +108,16 @@ def test_the_board_sums_every_attempt_and_trusts_results_over_late_events() -> N
     board.on_event((0.0, {"key": "p/0", "attempt": "second", "records": 650, **counters}))  # late: ignored
     assert stats.records == 300 + 700 + 50 and stats.bytes == 7000 and stats.skipped_lines == 2
     assert [r.attempt for r in seen] == ["second"]
+
+
+def test_an_incremental_rebilly_run_is_refused_on_a_cluster() -> None:
+    from streamer.distributed import PART_CODECS
+    from streamer.records import Part, PartInfo
+
+    source = streamer.RebillySource(organization_id="org", api_key="k3y", base_url="http://127.0.0.1:9", incremental=True)
+    part = Part(info=PartInfo("rebilly", 0, export_id="e1"), url="http://127.0.0.1:9/e1.csv")
+    with pytest.raises(ConfigError, match="incremental Rebilly run keeps its bookmark in --state"):
+        PART_CODECS["rebilly"].describe(source, part)
+    plain = streamer.RebillySource(organization_id="org", api_key="k3y", base_url="http://127.0.0.1:9", export_ids=["e1"])
+    url, settings = PART_CODECS["rebilly"].describe(plain, part)
+    assert url is None and b"k3y" not in pickle.dumps(settings) and settings["organization_id"] == "org"
