@@ -13,7 +13,12 @@ pytest.importorskip("distributed")
 
 from streamer.distributed import ClusterPartError, run_on_cluster
 from streamer.simulator import FaultPlan
-from tests.support.dask_fixture import dask_client, spy_on_specs, two_workers, worker_environment  # noqa: F401
+from tests.support.dask_fixture import (  # noqa: F401
+    dask_client,
+    spy_on_specs,
+    two_workers,
+    worker_environment,
+)
 from tests.support.rebilly import make_source, rebilly_sim
 from tests.support.sinks import dir_records, duplicates
 

@@ -17,7 +17,6 @@ own ``GET`` of the export.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 

@@ -89,4 +89,4 @@ async def kill_a_worker_when_two_parts_are_under_way(client: Any, stats: Any) ->
         while sum(0 < p.records and not p.done for p in stats.parts.values()) < 2:
             await anyio.sleep(0.05)
     pids = await anyio.to_thread.run_sync(client.run, os.getpid)
-    os.kill(sorted(pids.values())[0], signal.SIGKILL)
+    os.kill(min(pids.values()), signal.SIGKILL)
