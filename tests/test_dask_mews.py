@@ -3,7 +3,6 @@ themselves (tokens from their environment, never in a task)."""
 
 from __future__ import annotations
 
-import os
 import pickle
 from pathlib import Path
 from typing import Any
@@ -15,26 +14,17 @@ pytest.importorskip("distributed")
 from streamer.distributed import PartSpec, run_on_cluster
 from streamer.simulator import FaultPlan
 from streamer.simulator.mews import DEMO_ACCESS_TOKEN, DEMO_CLIENT_TOKEN
-from tests.support.dask_fixture import dask_client, two_workers  # noqa: F401  (fixture)
+from tests.support.dask_fixture import dask_client, two_workers, worker_environment  # noqa: F401  (fixture)
 from tests.support.mews import mews_simulator, mews_source
 from tests.support.sinks import dir_records, duplicates
-
-
-def _set_env(values: dict[str, str | None]) -> None:
-    for name, value in values.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
 
 
 @pytest.fixture
 def mews_workers(dask_client: Any) -> Any:  # noqa: F811
     """The session's workers, with the Mews tokens in their environment for this test only."""
-    client = two_workers(dask_client)
-    client.run(_set_env, {"MEWS_CLIENT_TOKEN": DEMO_CLIENT_TOKEN, "MEWS_ACCESS_TOKEN": DEMO_ACCESS_TOKEN})
-    yield client
-    client.run(_set_env, {"MEWS_CLIENT_TOKEN": None, "MEWS_ACCESS_TOKEN": None})
+    tokens = {"MEWS_CLIENT_TOKEN": DEMO_CLIENT_TOKEN, "MEWS_ACCESS_TOKEN": DEMO_ACCESS_TOKEN}
+    with worker_environment(two_workers(dask_client), tokens) as client:
+        yield client
 
 
 async def test_workers_resign_expired_mews_urls_and_every_record_lands_once(mews_workers: Any, tmp_path: Path) -> None:

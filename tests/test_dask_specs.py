@@ -72,9 +72,10 @@ async def test_headers_and_providers_that_cannot_travel_are_refused() -> None:
     source = streamer.UrlSource(["http://127.0.0.1:9/a.jsonl"], headers={"Authorization": "Bearer t0ken"})
     with pytest.raises(ConfigError, match="headers are not sent to cluster workers"):
         await _first_spec(source, "dir:///out")
-    rebilly = streamer.RebillySource(organization_id="org", api_key="k3y", base_url="http://127.0.0.1:9")
-    with pytest.raises(ConfigError, match="the rebilly source cannot run on a cluster yet"):
-        await run_on_cluster(rebilly, "dir:///out", client=_NoCluster())
+    homemade = streamer.UrlSource(["http://127.0.0.1:9/a.jsonl"])
+    homemade.name = "homemade"  # a provider with no codec in PART_CODECS
+    with pytest.raises(ConfigError, match="the homemade source cannot run on a cluster yet"):
+        await run_on_cluster(homemade, "dir:///out", client=_NoCluster())
 
 
 async def test_the_worker_task_streams_a_part_and_resumes_from_its_directory(sim: Simulator, tmp_path: Path) -> None:
@@ -107,3 +108,16 @@ def test_the_board_sums_every_attempt_and_trusts_results_over_late_events() -> N
     board.on_event((0.0, {"key": "p/0", "attempt": "second", "records": 650, **counters}))  # late: ignored
     assert stats.records == 300 + 700 + 50 and stats.bytes == 7000 and stats.skipped_lines == 2
     assert [r.attempt for r in seen] == ["second"]
+
+
+def test_an_incremental_rebilly_run_is_refused_on_a_cluster() -> None:
+    from streamer.distributed import PART_CODECS
+    from streamer.records import Part, PartInfo
+
+    source = streamer.RebillySource(organization_id="org", api_key="k3y", base_url="http://127.0.0.1:9", incremental=True)
+    part = Part(info=PartInfo("rebilly", 0, export_id="e1"), url="http://127.0.0.1:9/e1.csv")
+    with pytest.raises(ConfigError, match="incremental Rebilly run keeps its bookmark in --state"):
+        PART_CODECS["rebilly"].describe(source, part)
+    plain = streamer.RebillySource(organization_id="org", api_key="k3y", base_url="http://127.0.0.1:9", export_ids=["e1"])
+    url, settings = PART_CODECS["rebilly"].describe(plain, part)
+    assert url is None and b"k3y" not in pickle.dumps(settings) and settings["organization_id"] == "org"

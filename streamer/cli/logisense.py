@@ -7,6 +7,7 @@ from typing import Any
 import click
 import orjson
 
+from streamer.cli.dask_options import dask_options
 from streamer.cli.execute import execute, plan_from_options
 from streamer.cli.options import RenamedOptionsCommand, engine_options, output_options
 from streamer.incremental.cli import refuse_incremental
@@ -81,6 +82,7 @@ def _status_names(ctx: click.Context, param: click.Parameter, values: tuple[str,
               help="Refused: LogiSense's DataExport has no documented change filter.")
 @engine_options
 @output_options
+@dask_options
 @click.pass_context
 def command(
     ctx: click.Context,

@@ -9,6 +9,7 @@ import anyio
 import click
 import orjson
 
+from streamer.cli.dask_options import dask_options
 from streamer.cli.execute import execute, plan_from_options
 from streamer.cli.options import RenamedOptionsCommand, engine_options, output_options
 from streamer.errors import ConfigError
@@ -61,6 +62,7 @@ from streamer.providers.rebilly.source import DEFAULT_MAX_RATE_LIMIT_WAIT
 @incremental_options
 @engine_options
 @output_options
+@dask_options
 @click.pass_context
 def command(
     ctx: click.Context,

@@ -13,13 +13,13 @@ the export: its URL is re-signed by that source's own refresher, through
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 from typing import Any
 
 import aiohttp
 
+from streamer.distributed.rebuild import worker_environment
 from streamer.distributed.specs import PartSpec
 from streamer.errors import ConfigError, ExportError
 from streamer.providers.base import Source
@@ -49,10 +49,7 @@ class MewsCodec:
 
 
 def _credentials(config: Mapping[str, Any]) -> MewsCredentials:
-    missing = [name for name in TOKEN_VARIABLES if not os.environ.get(name)]
-    if missing:
-        raise ConfigError(f"this worker's environment lacks {' and '.join(missing)} (Mews tokens reach workers only so)")
-    client_token, access_token = (os.environ[name] for name in TOKEN_VARIABLES)
+    client_token, access_token = worker_environment("Mews", TOKEN_VARIABLES).values()
     return MewsCredentials(config["platform_url"], client_token, access_token, config["client"])
 
 

@@ -8,8 +8,10 @@ worker, a one-part :class:`~streamer.providers.base.Source` that streams it
 link is re-signed by the worker that holds it, with credentials from that
 worker's environment.
 
-Plain URLs (``urls``) and Mews (:mod:`streamer.distributed.mews`) have
-codecs; another provider joins by registering its codec in :data:`PART_CODECS`.
+Plain URLs (``urls``), Mews (:mod:`streamer.distributed.mews`), LogiSense
+(:mod:`streamer.distributed.logisense`) and Rebilly
+(:mod:`streamer.distributed.rebilly`) have codecs; another provider joins by
+registering its codec in :data:`PART_CODECS`.
 """
 
 from __future__ import annotations
@@ -78,13 +80,15 @@ class UrlCodec:
         return _OnePart(spec.provider, part)
 
 
-def _mews() -> PartCodec:
+def _vendor_codecs() -> dict[str, PartCodec]:
+    from streamer.distributed.logisense import LogisenseCodec
     from streamer.distributed.mews import MewsCodec
+    from streamer.distributed.rebilly import RebillyCodec
 
-    return MewsCodec()
+    return {"mews": MewsCodec(), "logisense": LogisenseCodec(), "rebilly": RebillyCodec()}
 
 
-PART_CODECS: dict[str, PartCodec] = {"urls": UrlCodec(), "mews": _mews()}
+PART_CODECS: dict[str, PartCodec] = {"urls": UrlCodec(), **_vendor_codecs()}
 """Provider name → how its parts travel; a provider missing here is refused on a cluster."""
 
 
