@@ -16,7 +16,9 @@ import signal
 import sqlite3
 import sys
 import time
+import uuid
 
+import asyncpg
 import orjson
 import pytest
 
@@ -31,7 +33,9 @@ from streamer import (
     run,
 )
 from streamer.records import Checkpoint
+from streamer.sinks.postgres import PostgresSink
 from tests.support.liars import Reply, Script, liar_server
+from tests.support.pg_fixture import postgres_dsn  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(60)]
 
@@ -213,6 +217,26 @@ async def test_a_sqlite_checkpoint_table_of_an_older_build_gains_the_columns(tmp
     with sqlite3.connect(path) as conn:
         columns = {row[1] for row in conn.execute("PRAGMA table_info(_streamer_checkpoints)")}
     assert {"etag", "last_modified", "file_length"} <= columns
+
+
+async def test_a_postgres_checkpoint_table_of_an_older_build_gains_the_columns(postgres_dsn):  # noqa: F811
+    schema = f"old_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(postgres_dsn)
+    try:  # the table as 0.1.0 made it
+        await conn.execute(
+            f"CREATE SCHEMA {schema}; CREATE TABLE {schema}._streamer_checkpoints (part_key TEXT PRIMARY KEY, "
+            "byte_offset BIGINT NOT NULL, line BIGINT NOT NULL, done BOOLEAN NOT NULL, decoder_state JSONB, "
+            "compressed BOOLEAN NOT NULL, updated_at TIMESTAMPTZ NOT NULL DEFAULT now()); "
+            f"INSERT INTO {schema}._streamer_checkpoints VALUES ('old', 10, 2, false, NULL, false)"
+        )
+    finally:
+        await conn.close()
+    sink = PostgresSink(postgres_dsn, schema=schema)
+    await sink.open()
+    try:
+        assert (await sink.load_checkpoints())["old"] == Checkpoint("old", 10, 2)
+    finally:
+        await sink.close(None)
 
 
 # ----------------------------------------------------------------- the CLI
