@@ -29,6 +29,7 @@ from streamer import (
     RetryPolicy,
     SqliteSink,
     StreamConfig,
+    StreamerError,
     UrlSource,
     run,
 )
@@ -76,7 +77,7 @@ async def _two_runs(tmp_path, first: Script, second: Script, make_sink, *, state
     async with liar_server({"data.jsonl": first}) as server:
         source = UrlSource([server.url("data.jsonl")])
         cfg = StreamConfig(batch_size=100, retry=ONE_TRY)
-        with pytest.raises(Exception):  # the reset: the first run stops part way
+        with pytest.raises(StreamerError):  # the reset, not retried: the first run stops part way
             await run(source, make_sink(), config=cfg, state=state_path, resume=True)
         server.files["data.jsonl"] = second
         server._count.clear()
