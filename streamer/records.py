@@ -205,6 +205,12 @@ class Checkpoint:
     """The file's ``ETag`` when it was read: a resume in another process sends
     it as ``If-Range`` and refuses a file that changed, instead of splicing
     two versions together."""
+    last_modified: str | None = None
+    """The file's ``Last-Modified`` when it was read: a resumed response that
+    lacks it or carries another one is a changed file."""
+    length: int | None = None
+    """The file's raw length (``Content-Length`` or ``Content-Range``'s total)
+    when it was read: a resumed response for another length is a changed file."""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form kept by state files and the ``dir`` sink (keyed by part)."""
@@ -215,13 +221,17 @@ class Checkpoint:
             entry["decoder_state"] = dict(self.decoder_state)
         if self.etag:
             entry["etag"] = self.etag
+        if self.last_modified:
+            entry["last_modified"] = self.last_modified
+        if self.length is not None:
+            entry["length"] = self.length
         return entry
 
     @classmethod
     def from_json(cls, part_key: str, entry: Mapping[str, Any]) -> Checkpoint:
         """Inverse of :meth:`to_json`; ``ValueError`` names the part if the entry is malformed."""
         try:
-            etag = entry.get("etag")
+            etag, modified, length = entry.get("etag"), entry.get("last_modified"), entry.get("length")
             return cls(
                 part_key=part_key,
                 offset=int(entry["offset"]),
@@ -230,6 +240,8 @@ class Checkpoint:
                 decoder_state=entry.get("decoder_state"),
                 compressed=bool(entry.get("compressed", False)),
                 etag=None if etag is None else str(etag),
+                last_modified=None if modified is None else str(modified),
+                length=None if length is None else int(length),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"checkpoint of part {part_key} is malformed: {entry!r}") from exc

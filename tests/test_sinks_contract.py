@@ -173,9 +173,11 @@ async def test_checkpoint_fields_round_trip(backend: Backend) -> None:
     await sink.write(_keyed_batch())
     await sink.close(None)
     checkpoint = (await backend.fresh().load_checkpoints())["test/exp/0"]
-    assert checkpoint == Checkpoint("test/exp/0", 100, 1, decoder_state=STATE, compressed=True, etag='"v1-abc"')
+    assert checkpoint == Checkpoint("test/exp/0", 100, 1, decoder_state=STATE, compressed=True, etag='"v1-abc"',
+                                    last_modified=LAST_MODIFIED, length=4321)
     assert checkpoint.decoder_state == STATE and checkpoint.compressed and not checkpoint.done
     assert checkpoint.etag == '"v1-abc"'  # a resume in another process refuses a rewritten file
+    assert (checkpoint.last_modified, checkpoint.length) == (LAST_MODIFIED, 4321)  # ... also without an ETag
 
 
 DATABASES = ["sqlite", "duckdb", "postgres"]
@@ -198,12 +200,14 @@ async def test_key_columns_are_stored_beside_the_record(backend: Backend) -> Non
 
 
 STATE = {"header": ["Id", "Name"], "delimiter": ";"}
+LAST_MODIFIED = "Mon, 01 Dec 2026 00:00:00 GMT"
 
 
 def _keyed_batch() -> Batch:
     batch = make_batch([{"Id": "k1", "EnterpriseId": "ent-9", "UpdatedUtc": "2025-03-04T05:06:07Z"}])
     return Batch(batch.records, batch.part, Checkpoint(batch.checkpoint.part_key, 100, 1, decoder_state=STATE,
-                                                       compressed=True, etag='"v1-abc"'))
+                                                       compressed=True, etag='"v1-abc"',
+                                                       last_modified=LAST_MODIFIED, length=4321))
 
 
 async def test_resumes_from_what_the_sink_committed(backend: Backend, sim: Simulator) -> None:

@@ -7,7 +7,8 @@ and carries on feeding exactly where the broken response stopped: no record is
 re-read, none is skipped, and a partial line is never parsed twice.
 
 Resuming from a *checkpoint* (another process, after a crash) only knows the
-decoded offset of the last delivered line and the file's ETag: plain parts
+decoded offset of the last delivered line and the file's ETag, Last-Modified
+and raw length, which the new responses must match as within one run: plain parts
 restart there with ``Range`` + ``If-Range``; compressed parts are re-read from
 the start and the already delivered bytes are skipped after decompression.
 
@@ -108,7 +109,11 @@ class PartDownload:
         # Bytes of the stored representation received so far: the next Range start.
         self.raw_offset = offset if start and not compressed_start else 0
         self._identity = FileIdentity(
-            self.label, announced=part.size if config.check_size else None, etag=start.etag if start else None
+            self.label,
+            announced=part.size if config.check_size else None,
+            etag=start.etag if start else None,
+            last_modified=start.last_modified if start else None,
+            length=start.length if start else None,
         )
         stages: list[ByteStage] = []
         if part.compression == "gzip" or (part.compression == "auto" and _looks_gzipped(part.url)):
@@ -292,6 +297,8 @@ class PartDownload:
             decoder_state=decoder.state(),
             compressed=self._chain.inflates,
             etag=self._identity.etag,
+            last_modified=self._identity.last_modified,
+            length=self._identity.length,
         )
         self._batches += 1
         await self._emit_batch(Batch(self._batcher.take(), self.info, checkpoint))

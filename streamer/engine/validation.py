@@ -46,14 +46,24 @@ class FileIdentity:
 
     __slots__ = ("label", "announced", "etag", "last_modified", "length", "encoding", "_seen")
 
-    def __init__(self, label: str, *, announced: int | None, etag: str | None = None) -> None:
+    def __init__(
+        self,
+        label: str,
+        *,
+        announced: int | None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        length: int | None = None,
+    ) -> None:
         self.label = label
         self.announced = announced
         """The provider's size for the stored file (``None``: unknown or not to be checked)."""
+        # Validators and length come from the first response, or from a checkpoint
+        # written by another run: a resume in a new process is then checked
+        # exactly as one within the same run.
         self.etag = etag
-        """From the first response, or from a checkpoint written by another run."""
-        self.last_modified: str | None = None
-        self.length: int | None = None
+        self.last_modified = last_modified
+        self.length = length
         self.encoding: str | None = None
         self._seen = False
 
@@ -146,7 +156,7 @@ class FileIdentity:
                 self.label,
                 f"file changed since it was first read (ETag {self.etag} {now}); refusing to mix two versions",
             )
-        if not first and self.last_modified is not None and modified != self.last_modified:
+        if self.last_modified is not None and modified != self.last_modified:
             now = f"became {modified}" if modified else "is missing from the new response"
             raise PartChangedError(
                 self.label,
@@ -155,7 +165,7 @@ class FileIdentity:
             )
         if first:
             self.etag = self.etag or etag
-            self.last_modified = modified
+            self.last_modified = self.last_modified or modified
         return etag is not None and etag == self.etag and not etag.startswith("W/")
 
     def _check_content_range(

@@ -24,9 +24,9 @@ from streamer.incremental.storage import bookmark_ddl, load_bookmarks_sync, writ
 from streamer.records import Batch, Checkpoint
 from streamer.sinks.rows import (
     CHECKPOINT_COLUMN_LIST,
-    CHECKPOINT_COLUMNS,
     CHECKPOINT_TABLE,
     CHECKPOINT_UPDATE,
+    LATER_CHECKPOINT_COLUMNS,
     Row,
     RowOf,
     batch_rows,
@@ -74,11 +74,12 @@ class EmbeddedSqlSink(abc.ABC):
     _checkpoint_ddl = (
         f"CREATE TABLE IF NOT EXISTS {CHECKPOINT_TABLE} ("
         "part_key VARCHAR PRIMARY KEY, byte_offset BIGINT NOT NULL, line BIGINT NOT NULL, "
-        "done BOOLEAN NOT NULL, decoder_state VARCHAR, compressed BOOLEAN NOT NULL, etag VARCHAR)"
+        "done BOOLEAN NOT NULL, decoder_state VARCHAR, compressed BOOLEAN NOT NULL, etag VARCHAR, "
+        "last_modified VARCHAR, file_length BIGINT)"
     )
     _checkpoint_upsert = (
         f"INSERT INTO {CHECKPOINT_TABLE} ({CHECKPOINT_COLUMN_LIST}) "
-        f"VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (part_key) DO UPDATE SET {CHECKPOINT_UPDATE}"
+        f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (part_key) DO UPDATE SET {CHECKPOINT_UPDATE}"
     )
 
     # -- the Sink protocol
@@ -98,9 +99,9 @@ class EmbeddedSqlSink(abc.ABC):
         conn.execute(bookmark_ddl())
         cursor = conn.execute(f"SELECT * FROM {CHECKPOINT_TABLE} LIMIT 0")
         present = {column[0] for column in cursor.description}
-        for column in CHECKPOINT_COLUMNS:
-            if column not in present:  # only etag so far (added after 0.1.0's first landing)
-                conn.execute(f"ALTER TABLE {CHECKPOINT_TABLE} ADD COLUMN {column} VARCHAR")
+        for column, sql_type in LATER_CHECKPOINT_COLUMNS.items():
+            if column not in present:
+                conn.execute(f"ALTER TABLE {CHECKPOINT_TABLE} ADD COLUMN {column} {sql_type}")
 
     async def write(self, batch: Batch) -> None:
         try:

@@ -33,6 +33,7 @@ from streamer.sinks.rows import (
     RowOf,
     CHECKPOINT_TABLE,
     CHECKPOINT_UPDATE,
+    LATER_CHECKPOINT_COLUMNS,
     batch_rows,
     check_identifier,
     checkpoint_from_row,
@@ -118,9 +119,13 @@ class PostgresSink:
             f"CREATE TABLE IF NOT EXISTS {self._checkpoints} ("
             "part_key TEXT PRIMARY KEY, byte_offset BIGINT NOT NULL, line BIGINT NOT NULL, "
             "done BOOLEAN NOT NULL, decoder_state JSONB, compressed BOOLEAN NOT NULL, etag TEXT, "
+            "last_modified TEXT, file_length BIGINT, "
             "updated_at TIMESTAMPTZ NOT NULL DEFAULT now()); "
             # a table made by an older streamer lacks the later columns
-            f"ALTER TABLE {self._checkpoints} ADD COLUMN IF NOT EXISTS etag TEXT; "
+            + "".join(
+                f"ALTER TABLE {self._checkpoints} ADD COLUMN IF NOT EXISTS {column} {sql_type}; "
+                for column, sql_type in LATER_CHECKPOINT_COLUMNS.items()
+            )
             + bookmark_ddl(self._bookmarks)
         )
         return conn
@@ -154,7 +159,7 @@ class PostgresSink:
                     await self._upsert(table, rows)
                 await conn.execute(
                     f"INSERT INTO {self._checkpoints} ({CHECKPOINT_COLUMN_LIST}) "
-                    "VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7) ON CONFLICT (part_key) DO UPDATE SET "
+                    "VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9) ON CONFLICT (part_key) DO UPDATE SET "
                     f"{CHECKPOINT_UPDATE}, updated_at = now()",
                     *checkpoint_row(batch.checkpoint),
                 )

@@ -157,9 +157,14 @@ def _reason(error: BaseException) -> str:
     return f"{text}: {detail}" if detail else text
 
 
-CheckpointRow = tuple[str, int, int, bool, str | None, bool, str | None]
-"""(part_key, byte_offset, line, done, decoder_state JSON, compressed, etag)."""
-CHECKPOINT_COLUMNS = ("part_key", "byte_offset", "line", "done", "decoder_state", "compressed", "etag")
+CheckpointRow = tuple[str, int, int, bool, str | None, bool, str | None, str | None, int | None]
+"""(part_key, byte_offset, line, done, decoder_state JSON, compressed, etag, last_modified, file_length)."""
+CHECKPOINT_COLUMNS = (
+    "part_key", "byte_offset", "line", "done", "decoder_state", "compressed", "etag", "last_modified", "file_length"
+)
+LATER_CHECKPOINT_COLUMNS = {"etag": "TEXT", "last_modified": "TEXT", "file_length": "BIGINT"}
+"""Columns added after the first release, with their SQL types: opening a
+table made by an older streamer adds the ones it lacks (old rows read ``NULL``)."""
 CHECKPOINT_COLUMN_LIST = ", ".join(CHECKPOINT_COLUMNS)
 CHECKPOINT_UPDATE = ", ".join(f"{c} = excluded.{c}" for c in CHECKPOINT_COLUMNS[1:])
 """The ``ON CONFLICT (part_key) DO UPDATE SET`` list of the checkpoint upsert."""
@@ -175,13 +180,15 @@ def checkpoint_row(checkpoint: Checkpoint) -> CheckpointRow:
         None if state is None else orjson.dumps(dict(state)).decode(),
         checkpoint.compressed,
         checkpoint.etag,
+        checkpoint.last_modified,
+        checkpoint.length,
     )
 
 
 def checkpoint_from_row(row: tuple[Any, ...] | Mapping[str, Any]) -> Checkpoint:
     if isinstance(row, Mapping):
         row = tuple(row[k] for k in CHECKPOINT_COLUMNS)
-    part_key, offset, line, done, state, compressed, etag = row
+    part_key, offset, line, done, state, compressed, etag, modified, length = row
     if isinstance(state, (str, bytes)):
         state = orjson.loads(state)
     return Checkpoint(
@@ -192,4 +199,6 @@ def checkpoint_from_row(row: tuple[Any, ...] | Mapping[str, Any]) -> Checkpoint:
         decoder_state=state,
         compressed=bool(compressed),
         etag=etag,
+        last_modified=modified,
+        length=None if length is None else int(length),
     )
