@@ -29,11 +29,11 @@ from streamer.decoding.badlines import BadLines
 from streamer.engine.config import StreamConfig
 from streamer.engine.download import PartDownload
 from streamer.engine.stats import RunStats
-from streamer.errors import RecordsRefusedError, StreamerError
+from streamer.errors import DecodeError, RecordsRefusedError, StreamerError
 from streamer.http.session import open_session
 from streamer.incremental.bookmarks import BookmarkTracker, IncrementalSource
 from streamer.providers.base import Source
-from streamer.records import Batch, Checkpoint, Part
+from streamer.records import Batch, Checkpoint, Part, Record
 from streamer.sinks.base import Sink, as_transactional
 
 log = logging.getLogger("streamer.engine")
@@ -254,6 +254,14 @@ class _Run:
         if self.bad_lines.pending:
             await anyio.to_thread.run_sync(self.bad_lines.flush)
 
+    def _drop_refused(self, batch: Batch, refused: list[tuple[Record, DecodeError]]) -> None:
+        """The bad-line policy for records a sink refused: ``fail`` raises the first, with its place;
+        ``skip`` dead-letters them and the batch is written again without them."""
+        for _, error in refused:
+            self.bad_lines.handle(error)
+        dropped = {id(record) for record, _ in refused}
+        batch.records = [r for r in batch.records if id(r) not in dropped]  # keeps its bookmarks
+
     async def _deliver(self, batch: Batch) -> None:
         if self.bookmarks is not None:
             self.bookmarks.stamp(batch)  # may drop an overlap's repeats
@@ -264,10 +272,12 @@ class _Run:
                 await self.sink.write(batch)
                 break
             except RecordsRefusedError as refused:  # valid records the backend cannot store
-                for _, error in refused.refused:
-                    self.bad_lines.handle(error)  # fail: raises the first, with its place
-                dropped = {id(record) for record, _ in refused.refused}
-                batch.records = [r for r in batch.records if id(r) not in dropped]  # keeps its bookmarks
+                self._drop_refused(batch, refused.refused)
+            except DecodeError as error:  # a record the sink had to decode (typed tables: 1e400) and could not
+                record = _record_at(batch, error)
+                if record is None:
+                    raise
+                self._drop_refused(batch, [(record, error)])
         if batch.bookmarks:
             self.bookmarks.committed(batch)  # type: ignore[union-attr]
         stats = self.stats
@@ -317,3 +327,8 @@ def _first_error(exc: BaseException) -> BaseException:
         real = [e for e in exc.exceptions if not isinstance(e, anyio.get_cancelled_exc_class())]
         exc = (real or list(exc.exceptions))[0]
     return exc
+
+
+def _record_at(batch: Batch, error: DecodeError) -> Record | None:
+    """The record of ``batch`` an error from its sink points at (by byte offset), if any."""
+    return next((r for r in batch.records if r.offset == error.offset and r.line == error.line), None)

@@ -24,7 +24,7 @@ import orjson
 import pytest
 
 from streamer import SqliteSink, StreamConfig, UrlSource, run
-from streamer.errors import RecordRefusedError
+from streamer.errors import DecodeError, RecordRefusedError
 from tests.support.faults import serve_bytes
 from tests.support.pg_fixture import postgres_dsn  # noqa: F401  (fixture)
 
@@ -79,7 +79,7 @@ async def _pg_fetch(dsn: str, sql: str) -> list[tuple]:
 
 
 async def test_postgres_refusal_fails_with_part_line_and_offset_and_commits_nothing(postgres_dsn, tmp_path):  # noqa: F811
-    sink = f"{postgres_dsn}?schema=refusal_fail"
+    sink = f"{postgres_dsn}?schema=refusal_fail&layout=json"  # the blob layout stores lines as read
     async with serve_bytes({"x.jsonl": BODY}, chunk=4096) as base:
         code, err = await _cli("urls", f"{base}/x.jsonl", "--batch-size", "10", "--sink", sink)
     assert code == 1, err
@@ -96,7 +96,7 @@ async def test_postgres_refusal_fails_with_part_line_and_offset_and_commits_noth
 
 
 async def test_postgres_refusals_are_dead_lettered_under_skip_and_the_rest_stored(postgres_dsn, tmp_path):  # noqa: F811
-    sink, dead = f"{postgres_dsn}?schema=refusal_skip", tmp_path / "dead.jsonl"
+    sink, dead = f"{postgres_dsn}?schema=refusal_skip&layout=json", tmp_path / "dead.jsonl"
     async with serve_bytes({"x.jsonl": BODY}, chunk=4096) as base:
         args = ["urls", f"{base}/x.jsonl", "--batch-size", "10", "--sink", sink]
         code, err = await _cli(*args, "--bad-lines", "skip", "--dead-letter", str(dead))
@@ -121,7 +121,7 @@ async def test_postgres_refusals_are_dead_lettered_under_skip_and_the_rest_store
 async def test_embedded_backends_store_every_line_postgres_refuses(tmp_path: Path, scheme: str):
     path = tmp_path / f"out.{scheme}"
     async with serve_bytes({"x.jsonl": BODY}, chunk=4096) as base:
-        code, err = await _cli("urls", f"{base}/x.jsonl", "--batch-size", "10", "--sink", f"{scheme}:///{path}")
+        code, err = await _cli("urls", f"{base}/x.jsonl", "--batch-size", "10", "--sink", f"{scheme}:///{path}?layout=json")
     assert code == 0, err
     if scheme == "sqlite":
         with sqlite3.connect(path) as conn:
@@ -158,7 +158,7 @@ async def test_sqlite_refusal_follows_the_policy(tmp_path: Path, policy: str):
         source = UrlSource([f"{base}/y.jsonl"])
         if policy == "fail":
             with pytest.raises(RecordRefusedError) as info:
-                await run(source, _TightSqlite(db), config=config)
+                await run(source, _TightSqlite(db, layout="json"), config=config)
             assert str(info.value).startswith(
                 f"part 0 (y.jsonl), line 5, byte offset {body.index(lines[4])}: SQLite cannot store this record "
                 "(string or blob too big)"
@@ -169,9 +169,39 @@ async def test_sqlite_refusal_follows_the_policy(tmp_path: Path, policy: str):
             assert stored <= {"r1", "r2", "r3", "r4"}  # at most the batches before line 5's
             assert done in ([], [(0,)])
             return
-        stats = await run(source, _TightSqlite(db), config=config)
+        stats = await run(source, _TightSqlite(db, layout="json"), config=config)
     assert stats.records == 13 and stats.skipped_lines == 2
     with sqlite3.connect(db) as conn:
         assert {r[0] for r in conn.execute("SELECT id FROM urls")} == {f"r{n}" for n in range(1, 16)} - {"r5", "r12"}
     letters = [orjson.loads(line) for line in dead.read_bytes().splitlines()]
     assert [(e["line"], e["offset"]) for e in letters] == [(n, body.index(lines[n - 1])) for n in sorted(long_lines)]
+
+
+@pytest.mark.parametrize("policy", ["fail", "skip"])
+async def test_a_record_a_typed_table_cannot_decode_follows_the_policy(tmp_path: Path, policy: str):
+    """Typed tables decode every record: a valid line orjson cannot hold (``1e400``) is a
+    refusal like any other — located under ``fail``, dead-lettered under ``skip``."""
+    lines = [orjson.dumps({"Id": f"r{n}", "Amount": 1.5}) for n in range(1, 11)]
+    lines[6] = b'{"Id": "r7", "Amount": 1e400}'
+    body = b"\n".join(lines) + b"\n"
+    db, dead = tmp_path / "typed.db", tmp_path / "dead.jsonl"
+    config = StreamConfig(batch_size=4, bad_lines=policy, dead_letter=dead if policy == "skip" else None)  # type: ignore[arg-type]
+    async with serve_bytes({"t.jsonl": body}, chunk=4096) as base:
+        source = UrlSource([f"{base}/t.jsonl"])
+        if policy == "fail":
+            with pytest.raises(DecodeError, match=rf"part 0 \(t.jsonl\), line 7, byte offset {body.index(lines[6])}:"):
+                await run(source, SqliteSink(db), config=config)
+            with sqlite3.connect(db) as conn:
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                stored = {r[0] for r in conn.execute("SELECT id FROM urls")} if "urls" in tables else set()
+                done = conn.execute("SELECT done FROM _streamer_checkpoints").fetchall()
+            assert stored <= {"r1", "r2", "r3", "r4"} and done in ([], [(0,)])  # nothing of r7's batch, not done
+            return
+        stats = await run(source, SqliteSink(db), config=config)
+    assert stats.records == 9 and stats.skipped_lines == 1
+    with sqlite3.connect(db) as conn:
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(urls)")}
+        assert "record" not in columns  # a typed table
+        assert {r[0] for r in conn.execute("SELECT id FROM urls")} == {f"r{n}" for n in range(1, 11)} - {"r7"}
+    letters = [orjson.loads(line) for line in dead.read_bytes().splitlines()]
+    assert [(e["line"], e["offset"]) for e in letters] == [(7, body.index(lines[6]))]

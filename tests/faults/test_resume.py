@@ -154,7 +154,7 @@ async def test_transactional_sink_checkpoints_win_over_the_state_file(tmp_path):
         exports = await _export(sim)
         with pytest.raises(SinkDied):
             # the state file is saved rarely: it lags far behind the database
-            await run(SimSource(sim, exports), DyingSqlite(db), config=CONFIG,
+            await run(SimSource(sim, exports), DyingSqlite(db, layout="json"), config=CONFIG,
                       state=JsonFileStateStore(state, flush_interval=3600))
         committed = sum(c.line for c in (await sqlite.SqliteSink(db).load_checkpoints()).values())
         stored_before = [row[0] for row in sqlite_rows(db)["order_item"]]
@@ -165,7 +165,7 @@ async def test_transactional_sink_checkpoints_win_over_the_state_file(tmp_path):
                 await super().write(batch)
                 resent.extend(r.data["Id"] for r in batch.records)
 
-        stats = await run(SimSource(sim, exports), CountingSqlite(db), config=CONFIG, state=state)
+        stats = await run(SimSource(sim, exports), CountingSqlite(db, layout="json"), config=CONFIG, state=state)
     assert committed > 0 and len(stored_before) == committed
     # resumed from the database's own checkpoints: nothing it committed was sent again, by identity
     assert stats.records == len(expected_ids(exports)) - committed
