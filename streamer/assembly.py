@@ -198,27 +198,22 @@ class RunPlan:
         from streamer.distributed.coordinator import run_on_cluster
 
         assert self.sink_url is not None  # _check_cluster_plan
-        return await run_on_cluster(
-            source,
-            self.sink_url,
-            client=self.executor,
-            config=self.config,
-            session=self.session,
-            on_progress=self.on_progress,
-            progress_interval=self.progress_interval,
-            stats=self.stats,
-        )
+        return await run_on_cluster(source, self.sink_url, client=self.executor, **self._engine_hooks())
 
-    async def _engine(self, source: Source, sink: Sink) -> RunStats:
-        from streamer.engine.runner import run_export
-
-        hooks = {
+    def _engine_hooks(self) -> dict[str, Any]:
+        """What every engine run of this plan is given, in process or on a cluster."""
+        return {
             "config": self.config,
             "session": self.session,
             "stats": self.stats,
             "on_progress": self.on_progress,
             "progress_interval": self.progress_interval,
         }
+
+    async def _engine(self, source: Source, sink: Sink) -> RunStats:
+        from streamer.engine.runner import run_export
+
+        hooks = self._engine_hooks()
         store = self.resume.store
         if isinstance(source, IncrementalSource) and source.bookmarks is not None:
             source.bookmarks.attach_state(store)  # bookmarks saved with the checkpoints too

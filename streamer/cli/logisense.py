@@ -7,9 +7,8 @@ from typing import Any
 import click
 import orjson
 
-from streamer.cli.dask_options import dask_options
 from streamer.cli.execute import execute, plan_from_options
-from streamer.cli.options import RenamedOptionsCommand, engine_options, output_options
+from streamer.cli.options import RenamedOptionsCommand, export_options
 from streamer.incremental.cli import refuse_incremental
 from streamer.errors import ConfigError
 from streamer.http.retry import RetryPolicy
@@ -80,9 +79,7 @@ def _status_names(ctx: click.Context, param: click.Parameter, values: tuple[str,
 @click.option("--encoding", default="utf-8", show_default=True, help="CSV text encoding (ASCII-compatible).")
 @click.option("--incremental", is_flag=True, expose_value=False, callback=refuse_incremental, is_eager=True,
               help="Refused: LogiSense's DataExport has no documented change filter.")
-@engine_options
-@output_options
-@dask_options
+@export_options
 @click.pass_context
 def command(
     ctx: click.Context,

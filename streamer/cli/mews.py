@@ -7,9 +7,8 @@ from typing import Any
 
 import click
 
-from streamer.cli.dask_options import dask_options
 from streamer.cli.execute import execute, plan_from_options
-from streamer.cli.options import RenamedOptionsCommand, engine_options, output_options
+from streamer.cli.options import RenamedOptionsCommand, export_options
 from streamer.errors import ConfigError
 from streamer.incremental.cli import build_incremental, incremental_options
 from streamer.providers.mews import ENTITY_TYPES, MewsSource, PollPolicy
@@ -62,9 +61,7 @@ def _export_ids(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @click.option("--recreate-failed", is_flag=True, help="Create a new export when Mews reports one as Failed.")
 @click.option("--url-ttl", default=600.0, show_default=True, help="Seconds a Mews file URL stays valid.")
 @incremental_options
-@engine_options
-@output_options
-@dask_options
+@export_options
 @click.pass_context
 def command(
     ctx: click.Context,

@@ -169,6 +169,13 @@ def output_options(func: F) -> F:
     return _apply(_OUTPUT_OPTIONS, func)
 
 
+def export_options(func: F) -> F:
+    """Every export command's shared options: the engine's, the output's, and the Dask cluster's."""
+    from streamer.cli.dask_options import dask_options
+
+    return engine_options(output_options(dask_options(func)))
+
+
 def build_config(
     *,
     concurrency: int,

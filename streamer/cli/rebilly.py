@@ -9,9 +9,8 @@ import anyio
 import click
 import orjson
 
-from streamer.cli.dask_options import dask_options
 from streamer.cli.execute import execute, plan_from_options
-from streamer.cli.options import RenamedOptionsCommand, engine_options, output_options
+from streamer.cli.options import RenamedOptionsCommand, export_options
 from streamer.errors import ConfigError
 from streamer.http.retry import RetryPolicy
 from streamer.http.session import open_session
@@ -60,9 +59,7 @@ from streamer.providers.rebilly.source import DEFAULT_MAX_RATE_LIMIT_WAIT
               help="Longest wait honoured for X-RateLimit-Retry-After (Rebilly's rate windows are 10 minutes).")
 @click.option("--export-timeout", default=6 * 3600.0, show_default=True, help="Seconds an export may take, counted from its creation, before the run fails.")
 @incremental_options
-@engine_options
-@output_options
-@dask_options
+@export_options
 @click.pass_context
 def command(
     ctx: click.Context,

@@ -6,9 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from streamer.cli.dask_options import dask_options
 from streamer.cli.execute import BadUsage, execute, plan_from_options, shows_progress
-from streamer.cli.options import RenamedOptionsCommand, engine_options, output_options
+from streamer.cli.options import RenamedOptionsCommand, export_options
 
 if TYPE_CHECKING:
     from streamer.records import Compression
@@ -53,9 +52,7 @@ def _schema(ref: str | None) -> str | None:
     help="While a progress bar is shown, ask every URL its size first (one 1-byte GET each) so the bar has "
     "its total from the start; never longer than this; 0: don't ask.",
 )
-@engine_options
-@output_options
-@dask_options
+@export_options
 @click.pass_context
 def command(
     ctx: click.Context,
