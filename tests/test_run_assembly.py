@@ -19,7 +19,14 @@ import streamer
 from streamer.assembly import ExportMemory, RunPlan, plan_resume
 from streamer.records import Batch, Checkpoint
 from streamer.simulator import Simulator
-from streamer.sinks.base import PLAIN, TRANSACTIONAL, SinkCapabilities, capabilities_of
+from streamer.sinks.base import (
+    PLAIN,
+    ROLLS_BACK,
+    STORING,
+    TRANSACTIONAL,
+    SinkCapabilities,
+    capabilities_of,
+)
 from streamer.sinks.callback import CallbackSink
 from streamer.sinks.directory import DirSink
 from streamer.sinks.duckdb import DuckDBSink
@@ -60,9 +67,40 @@ class PlainSink:
 def test_transactional_sinks_declare_it_and_others_do_not(tmp_path: Path) -> None:
     for sink in (SqliteSink(tmp_path / "x.db"), DuckDBSink(tmp_path / "x.duckdb"), DirSink(tmp_path / "d"),
                  PostgresSink("postgresql://u@127.0.0.1/db")):
-        assert capabilities_of(sink) == TRANSACTIONAL, sink
-    for sink in (JsonlSink(None), SingerSink(), CallbackSink(lambda batch: None), PlainSink()):
+        assert capabilities_of(sink) == STORING, sink
+        assert capabilities_of(sink).commits_checkpoints and STORING.commits_checkpoints == TRANSACTIONAL.commits_checkpoints
+    assert capabilities_of(JsonlSink(None)) == ROLLS_BACK
+    assert capabilities_of(SingerSink()) == SinkCapabilities(emits_bookmarks=True)
+    for sink in (CallbackSink(lambda batch: None), PlainSink()):
         assert capabilities_of(sink) == PLAIN, sink
+
+
+CAPABILITY_METHODS: dict[str, tuple[str, ...]] = {
+    "commits_checkpoints": ("load_checkpoints",),
+    "stores_bookmarks": ("load_bookmarks",),
+    "rolls_back_to_mark": ("commit_mark", "sync", "restore"),
+}
+"""The methods each declared capability promises."""
+
+SINK_CLASSES = (SqliteSink, DuckDBSink, DirSink, PostgresSink, JsonlSink, SingerSink, CallbackSink)
+
+
+@pytest.mark.parametrize("sink_class", SINK_CLASSES, ids=lambda c: c.__name__)
+def test_a_declared_capability_cannot_lie(sink_class: type) -> None:
+    """Every capability a sink declares has its methods, and every such method set is declared.
+
+    (The second half keeps a sink from quietly growing e.g. ``load_bookmarks``
+    that no run would ever call, because nothing probes for it.)
+    """
+    declared = capabilities_of(sink_class)
+    for capability, methods in CAPABILITY_METHODS.items():
+        has_them = all(callable(getattr(sink_class, name, None)) for name in methods)
+        assert getattr(declared, capability) == has_them, (sink_class.__name__, capability)
+
+
+def test_capability_methods_name_real_fields() -> None:
+    fields = set(SinkCapabilities.__dataclass_fields__)
+    assert set(CAPABILITY_METHODS) <= fields and "emits_bookmarks" in fields
 
 
 def test_a_wrapped_sink_keeps_its_capabilities(tmp_path: Path) -> None:
@@ -205,7 +243,9 @@ def test_sink_capabilities_are_read_nowhere_else() -> None:
     probing = [
         str(path.relative_to(package))
         for path in package.rglob("*.py")
-        if '"load_checkpoints"' in path.read_text()
+        if any(probe in path.read_text() for probe in (
+            '"load_checkpoints"', '"load_bookmarks"', '"emits_bookmarks"', '"commit_mark"',
+            "isinstance(sink, BookmarkSink)", "isinstance(sink, CommittableSink)"))
     ]
     assert probing == []
 

@@ -11,7 +11,8 @@
   bookmark table of the database sinks.
 """
 
-from streamer.incremental.bookmarks import BookmarkSink, BookmarkTracker, IncrementalSource
+from streamer.incremental.bookmarks import BookmarkTracker, IncrementalSource
+from streamer.sinks.base import BookmarkSink
 from streamer.incremental.windows import Incremental
 
 __all__ = ["BookmarkSink", "BookmarkTracker", "Incremental", "IncrementalSource"]
