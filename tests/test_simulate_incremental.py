@@ -5,6 +5,7 @@ Both the simulator and the client run as real processes, as a newcomer runs them
 
 from __future__ import annotations
 
+import inspect
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import orjson
 import pytest
 
 from streamer.simulator.mews import DEMO_ACCESS_TOKEN, DEMO_CLIENT_TOKEN
+from streamer.simulator.rebilly import RebillySim
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -62,3 +64,22 @@ def test_since_selects_by_updated_utc_in_streamer_simulate(tmp_path: Path) -> No
     # each simulated export has its own Ids and seed: compare change times, not Ids
     assert recent and all(r["UpdatedUtc"] >= f"{since}T00:00:00Z" for r in recent)
     assert len(recent) < 0.8 * len(full)
+
+
+def test_rebilly_records_carry_updated_time_and_a_second_incremental_run_delivers_nothing(tmp_path: Path) -> None:
+    def rebilly(out: str, *extra: str) -> list[dict]:
+        env = {**os.environ, "REBILLY_API_KEY": api_key}
+        result = subprocess.run(
+            [*CLI, "rebilly", "--base-url", base, "--organization-id", "org-demo", "--resource", "transactions",
+             "--export-format", "json", "--poll-interval", "0.05", "--max-poll-interval", "0.1", "--incremental",
+             "--state", str(tmp_path / "rebilly-state.json"), "-o", str(tmp_path / out), *extra],
+            env=env, capture_output=True, timeout=90)
+        assert result.returncode == 0, result.stderr.decode()
+        return [orjson.loads(line) for line in (tmp_path / out).read_bytes().splitlines()]
+
+    api_key = inspect.signature(RebillySim).parameters["api_key"].default  # what `streamer simulate` accepts
+    with simulate() as base:
+        first = rebilly("first.jsonl")
+        second = rebilly("second.jsonl")
+    assert len(first) > 100 and all(r["updatedTime"] >= r["createdTime"] for r in first)
+    assert second == []
