@@ -30,8 +30,7 @@ from streamer.engine.download import PartDownload
 from streamer.engine.stats import RunStats
 from streamer.errors import RecordsRefusedError, StreamerError
 from streamer.http.session import open_session
-from streamer.incremental.bookmarks import IncrementalSource
-from streamer.providers.base import Source
+from streamer.providers.base import IncrementalSource, Source
 from streamer.records import Batch, Checkpoint, Part
 from streamer.sinks.base import Sink, as_transactional
 

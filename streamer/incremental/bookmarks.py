@@ -197,9 +197,3 @@ class BookmarkTracker:
 def _plan_key(key: str) -> str:
     return f"bookmark-window:{key}"
 
-
-@runtime_checkable
-class IncrementalSource(Protocol):
-    """A source that exports changes since a bookmark: the engine stamps its windows' bookmarks."""
-
-    bookmarks: BookmarkTracker | None
