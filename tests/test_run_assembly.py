@@ -254,3 +254,44 @@ def test_capabilities_is_a_frozen_value() -> None:
     with pytest.raises(AttributeError):
         TRANSACTIONAL.commits_checkpoints = False  # type: ignore[misc]
     assert SinkCapabilities() == PLAIN
+
+
+PACKAGE = Path(streamer.__file__).parent
+
+FORBIDDEN = {
+    # package (or module) → what it must never import (docs/architecture.md: nothing imports upwards)
+    "engine": ("streamer.incremental", "streamer.assembly", "streamer.api", "streamer.cli", "streamer.distributed",
+               "streamer.providers.mews", "streamer.providers.rebilly", "streamer.providers.logisense",
+               "streamer.sinks.sqlite", "streamer.sinks.duckdb", "streamer.sinks.postgres", "streamer.simulator"),
+    "incremental": ("streamer.engine", "streamer.assembly", "streamer.api", "streamer.distributed", "streamer.simulator"),
+    "schemas": ("streamer.engine", "streamer.assembly", "streamer.incremental", "streamer.providers",
+                "streamer.sinks", "streamer.state", "streamer.distributed", "streamer.cli"),
+    "decoding": ("streamer.engine", "streamer.assembly", "streamer.incremental", "streamer.providers",
+                 "streamer.sinks", "streamer.state", "streamer.distributed", "streamer.cli"),
+    "http": ("streamer.engine", "streamer.assembly", "streamer.incremental", "streamer.providers",
+             "streamer.sinks", "streamer.state", "streamer.distributed", "streamer.cli"),
+    "providers": ("streamer.engine", "streamer.assembly", "streamer.api", "streamer.distributed", "streamer.cli"),
+    "sinks": ("streamer.engine", "streamer.assembly", "streamer.api", "streamer.distributed", "streamer.cli"),
+    "state": ("streamer.engine", "streamer.assembly", "streamer.api", "streamer.distributed", "streamer.cli"),
+    "distributed": ("streamer.assembly", "streamer.api", "streamer.cli", "streamer.simulator"),
+    "assembly.py": ("streamer.cli", "streamer.api"),
+}
+
+
+@pytest.mark.parametrize("floor", sorted(FORBIDDEN))
+def test_no_floor_imports_upwards(floor: str) -> None:
+    paths = [PACKAGE / floor] if floor.endswith(".py") else sorted((PACKAGE / floor).rglob("*.py"))
+    assert paths and all(path.exists() for path in paths)
+    offenders = {
+        str(path.relative_to(PACKAGE)): sorted(
+            name for name in _imports(path)
+            if any(name == bad or name.startswith(bad + ".") for bad in FORBIDDEN[floor])
+        )
+        for path in paths
+    }
+    assert {name: found for name, found in offenders.items() if found} == {}
+
+
+def test_the_layering_check_sees_an_upward_import() -> None:
+    assert "streamer.providers.base" in _imports(PACKAGE / "engine" / "runner.py")
+    assert "streamer.engine.runner" in _imports(PACKAGE / "distributed" / "worker.py")
