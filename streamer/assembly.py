@@ -27,11 +27,10 @@ import anyio
 from streamer.engine.config import StreamConfig
 from streamer.errors import ConfigError
 from streamer.engine.stats import PartStats, RunStats, plural, records_text
-from streamer.providers.base import Source
+from streamer.providers.base import IncrementalSource, Source
 from streamer.records import Checkpoint
 from streamer.sinks.base import Sink, capabilities_of
 from streamer.sinks.registry import resolve_sink
-from streamer.incremental.bookmarks import IncrementalSource
 from streamer.state import StateStore, open_state, tracked_run
 
 if TYPE_CHECKING:

@@ -247,6 +247,10 @@ class Checkpoint:
             raise ValueError(f"checkpoint of part {part_key} is malformed: {entry!r}") from exc
 
 
+Bookmarks = dict[str, dict[str, Any]]
+"""Bookmark key → ``{"stream", "replication_key", "replication_key_value"}`` (see :mod:`streamer.incremental`)."""
+
+
 class Batch:
     """Records of one part, in file order, with the checkpoint they reach.
 
@@ -260,7 +264,7 @@ class Batch:
         self.records = records
         self.part = part
         self.checkpoint = checkpoint
-        self.bookmarks: dict[str, dict[str, Any]] | None = None
+        self.bookmarks: Bookmarks | None = None
         """Bookmarks this batch completes (incremental exports): commit them with it."""
 
     def __len__(self) -> int:

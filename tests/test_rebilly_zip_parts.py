@@ -103,6 +103,22 @@ def test_a_bare_file_passes_through_with_its_own_options():
         run(plain, 7, options={"plain": False})
 
 
+@pytest.mark.parametrize("body", [b"[]", b"[ ]"])
+def test_a_bare_body_under_four_bytes_is_plain_not_a_truncated_zip(body: bytes) -> None:
+    """An empty JSON export is ``[]``: too short to sniff before the end, still a plain file."""
+    d = make_decoder("zip", PART, bad_lines=BadLines(), max_line_bytes=1 << 20,
+                     options={"member_format": "json", "plain": True})
+    out: list = []
+    d.feed(body, out)
+    d.finish(out)
+    assert out == []  # and no "ZIP archive ends early"
+    with pytest.raises(DecodeError, match="expected a ZIP archive"):
+        strict = make_decoder("zip", PART, bad_lines=BadLines(), max_line_bytes=1 << 20,
+                              options={"member_format": "json", "plain": False})
+        strict.feed(body, out)
+        strict.finish(out)
+
+
 def test_json_members():
     members = [(f"p{k}.json", orjson.dumps([{"id": f"{k}-{i}"} for i in range(5)])) for k in range(2)]
     d = make_decoder("zip", PART, bad_lines=BadLines(), max_line_bytes=1 << 20, options={"member_format": "json"})

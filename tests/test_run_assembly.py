@@ -19,7 +19,14 @@ import streamer
 from streamer.assembly import ExportMemory, RunPlan, plan_resume
 from streamer.records import Batch, Checkpoint
 from streamer.simulator import Simulator
-from streamer.sinks.base import PLAIN, TRANSACTIONAL, SinkCapabilities, capabilities_of
+from streamer.sinks.base import (
+    PLAIN,
+    ROLLS_BACK,
+    STORING,
+    TRANSACTIONAL,
+    SinkCapabilities,
+    capabilities_of,
+)
 from streamer.sinks.callback import CallbackSink
 from streamer.sinks.directory import DirSink
 from streamer.sinks.duckdb import DuckDBSink
@@ -60,9 +67,40 @@ class PlainSink:
 def test_transactional_sinks_declare_it_and_others_do_not(tmp_path: Path) -> None:
     for sink in (SqliteSink(tmp_path / "x.db"), DuckDBSink(tmp_path / "x.duckdb"), DirSink(tmp_path / "d"),
                  PostgresSink("postgresql://u@127.0.0.1/db")):
-        assert capabilities_of(sink) == TRANSACTIONAL, sink
-    for sink in (JsonlSink(None), SingerSink(), CallbackSink(lambda batch: None), PlainSink()):
+        assert capabilities_of(sink) == STORING, sink
+        assert capabilities_of(sink).commits_checkpoints and STORING.commits_checkpoints == TRANSACTIONAL.commits_checkpoints
+    assert capabilities_of(JsonlSink(None)) == ROLLS_BACK
+    assert capabilities_of(SingerSink()) == SinkCapabilities(emits_bookmarks=True)
+    for sink in (CallbackSink(lambda batch: None), PlainSink()):
         assert capabilities_of(sink) == PLAIN, sink
+
+
+CAPABILITY_METHODS: dict[str, tuple[str, ...]] = {
+    "commits_checkpoints": ("load_checkpoints",),
+    "stores_bookmarks": ("load_bookmarks",),
+    "rolls_back_to_mark": ("commit_mark", "sync", "restore"),
+}
+"""The methods each declared capability promises."""
+
+SINK_CLASSES = (SqliteSink, DuckDBSink, DirSink, PostgresSink, JsonlSink, SingerSink, CallbackSink)
+
+
+@pytest.mark.parametrize("sink_class", SINK_CLASSES, ids=lambda c: c.__name__)
+def test_a_declared_capability_cannot_lie(sink_class: type) -> None:
+    """Every capability a sink declares has its methods, and every such method set is declared.
+
+    (The second half keeps a sink from quietly growing e.g. ``load_bookmarks``
+    that no run would ever call, because nothing probes for it.)
+    """
+    declared = capabilities_of(sink_class)
+    for capability, methods in CAPABILITY_METHODS.items():
+        has_them = all(callable(getattr(sink_class, name, None)) for name in methods)
+        assert getattr(declared, capability) == has_them, (sink_class.__name__, capability)
+
+
+def test_capability_methods_name_real_fields() -> None:
+    fields = set(SinkCapabilities.__dataclass_fields__)
+    assert set(CAPABILITY_METHODS) <= fields and "emits_bookmarks" in fields
 
 
 def test_a_wrapped_sink_keeps_its_capabilities(tmp_path: Path) -> None:
@@ -205,7 +243,9 @@ def test_sink_capabilities_are_read_nowhere_else() -> None:
     probing = [
         str(path.relative_to(package))
         for path in package.rglob("*.py")
-        if '"load_checkpoints"' in path.read_text()
+        if any(probe in path.read_text() for probe in (
+            '"load_checkpoints"', '"load_bookmarks"', '"emits_bookmarks"', '"commit_mark"',
+            "isinstance(sink, BookmarkSink)", "isinstance(sink, CommittableSink)"))
     ]
     assert probing == []
 
@@ -214,3 +254,44 @@ def test_capabilities_is_a_frozen_value() -> None:
     with pytest.raises(AttributeError):
         TRANSACTIONAL.commits_checkpoints = False  # type: ignore[misc]
     assert SinkCapabilities() == PLAIN
+
+
+PACKAGE = Path(streamer.__file__).parent
+
+FORBIDDEN = {
+    # package (or module) → what it must never import (docs/architecture.md: nothing imports upwards)
+    "engine": ("streamer.incremental", "streamer.assembly", "streamer.api", "streamer.cli", "streamer.distributed",
+               "streamer.providers.mews", "streamer.providers.rebilly", "streamer.providers.logisense",
+               "streamer.sinks.sqlite", "streamer.sinks.duckdb", "streamer.sinks.postgres", "streamer.simulator"),
+    "incremental": ("streamer.engine", "streamer.assembly", "streamer.api", "streamer.distributed", "streamer.simulator"),
+    "schemas": ("streamer.engine", "streamer.assembly", "streamer.incremental", "streamer.providers",
+                "streamer.sinks", "streamer.state", "streamer.distributed", "streamer.cli"),
+    "decoding": ("streamer.engine", "streamer.assembly", "streamer.incremental", "streamer.providers",
+                 "streamer.sinks", "streamer.state", "streamer.distributed", "streamer.cli"),
+    "http": ("streamer.engine", "streamer.assembly", "streamer.incremental", "streamer.providers",
+             "streamer.sinks", "streamer.state", "streamer.distributed", "streamer.cli"),
+    "providers": ("streamer.engine", "streamer.assembly", "streamer.api", "streamer.distributed", "streamer.cli"),
+    "sinks": ("streamer.engine", "streamer.assembly", "streamer.api", "streamer.distributed", "streamer.cli"),
+    "state": ("streamer.engine", "streamer.assembly", "streamer.api", "streamer.distributed", "streamer.cli"),
+    "distributed": ("streamer.assembly", "streamer.api", "streamer.cli", "streamer.simulator"),
+    "assembly.py": ("streamer.cli", "streamer.api"),
+}
+
+
+@pytest.mark.parametrize("floor", sorted(FORBIDDEN))
+def test_no_floor_imports_upwards(floor: str) -> None:
+    paths = [PACKAGE / floor] if floor.endswith(".py") else sorted((PACKAGE / floor).rglob("*.py"))
+    assert paths and all(path.exists() for path in paths)
+    offenders = {
+        str(path.relative_to(PACKAGE)): sorted(
+            name for name in _imports(path)
+            if any(name == bad or name.startswith(bad + ".") for bad in FORBIDDEN[floor])
+        )
+        for path in paths
+    }
+    assert {name: found for name, found in offenders.items() if found} == {}
+
+
+def test_the_layering_check_sees_an_upward_import() -> None:
+    assert "streamer.providers.base" in _imports(PACKAGE / "engine" / "runner.py")
+    assert "streamer.engine.runner" in _imports(PACKAGE / "distributed" / "worker.py")

@@ -150,6 +150,10 @@ class ZipPartsDecoder:
             return
         while self._step(out, final=True):
             pass
+        if self._plain is not None:  # a body under 4 bytes (``[]``: an empty JSON export) is sniffed only now
+            self._plain.finish(out)
+            self.offset, self.line = self._plain.offset, self._plain.line
+            return
         if self._stage == "sniff" and not self._buf:
             return  # an empty body: no records
         if self._stage != "tail":

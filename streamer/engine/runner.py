@@ -31,8 +31,7 @@ from streamer.engine.download import PartDownload
 from streamer.engine.stats import RunStats
 from streamer.errors import DecodeError, RecordsRefusedError, StreamerError
 from streamer.http.session import open_session
-from streamer.incremental.bookmarks import BookmarkTracker, IncrementalSource
-from streamer.providers.base import Source
+from streamer.providers.base import BookmarkKeeper, IncrementalSource, Source
 from streamer.records import Batch, Checkpoint, Part, Record
 from streamer.sinks.base import Sink, as_transactional
 
@@ -125,7 +124,7 @@ class _Run:
     checkpoints: dict[str, Checkpoint]
     on_checkpoint: CheckpointHook | None
     bad_lines: BadLines = dataclasses.field(init=False)
-    bookmarks: BookmarkTracker | None = dataclasses.field(init=False)
+    bookmarks: BookmarkKeeper | None = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
         self.bad_lines = BadLines(self.config.bad_lines, self.config.dead_letter)

@@ -11,7 +11,9 @@
   bookmark table of the database sinks.
 """
 
-from streamer.incremental.bookmarks import BookmarkSink, BookmarkTracker, IncrementalSource
+from streamer.incremental.bookmarks import BookmarkTracker
+from streamer.providers.base import IncrementalSource
+from streamer.sinks.base import BookmarkSink
 from streamer.incremental.windows import Incremental
 
 __all__ = ["BookmarkSink", "BookmarkTracker", "Incremental", "IncrementalSource"]

@@ -21,14 +21,13 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 from streamer.errors import ConfigError
 from streamer.incremental.repeats import RepeatFilter
-from streamer.records import Batch, Checkpoint, PartInfo
+from streamer.records import Batch, Bookmarks, Checkpoint, PartInfo
+from streamer.sinks.base import BookmarkSink, Sink, capabilities_of
 
-Bookmarks = dict[str, dict[str, Any]]
-"""Bookmark key → ``{"stream", "replication_key", "replication_key_value"}``."""
 
 
 def iso(moment: datetime) -> str:
@@ -44,22 +43,6 @@ def parse_iso(text: str, where: str) -> datetime:
     except ValueError:
         raise ConfigError(f"bookmark {where} holds {text!r}, which is not an ISO 8601 UTC time") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-@runtime_checkable
-class BookmarkSink(Protocol):
-    """A sink that stores bookmarks itself, committed with ``batch.bookmarks`` in the batch's transaction."""
-
-    async def load_bookmarks(self) -> Bookmarks:
-        """The bookmarks this sink committed (empty when none yet)."""
-        ...
-
-
-@runtime_checkable
-class BookmarkEmitter(Protocol):
-    """A sink that hands bookmarks on to whoever runs it (Singer's STATE) instead of keeping them."""
-
-    emits_bookmarks: bool
 
 
 @runtime_checkable
@@ -103,15 +86,16 @@ class BookmarkTracker:
         """Keep bookmarks (and the windows of exports in flight) in this state store too."""
         self.state = state if isinstance(state, BookmarkState) else None
 
-    async def load(self, sink: object, checkpoints: Mapping[str, Checkpoint]) -> None:
+    async def load(self, sink: Sink, checkpoints: Mapping[str, Checkpoint]) -> None:
         """Read the committed bookmarks: the sink's own when it stores them, else the state's."""
-        if isinstance(sink, BookmarkSink):
-            self.values = dict(await sink.load_bookmarks())
+        capabilities = capabilities_of(sink)
+        if capabilities.stores_bookmarks:
+            self.values = dict(await cast(BookmarkSink, sink).load_bookmarks())
             self.loaded_from = repr(sink)
         elif self.state is not None:
             self.values = dict(self.state.bookmarks())
             self.loaded_from = "the state file"
-        elif isinstance(sink, BookmarkEmitter) and sink.emits_bookmarks:
+        elif capabilities.emits_bookmarks:
             self.values = {}  # the first run: its STATE, fed back with --state, carries them on
             self.loaded_from = "nowhere yet"
         else:
@@ -213,9 +197,3 @@ class BookmarkTracker:
 def _plan_key(key: str) -> str:
     return f"bookmark-window:{key}"
 
-
-@runtime_checkable
-class IncrementalSource(Protocol):
-    """A source that exports changes since a bookmark: the engine stamps its windows' bookmarks."""
-
-    bookmarks: BookmarkTracker | None

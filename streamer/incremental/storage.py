@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from streamer.incremental.bookmarks import Bookmarks
+from streamer.records import Bookmarks
 
 BOOKMARK_TABLE = "_streamer_bookmarks"
 BOOKMARK_COLUMNS = ("bookmark_key", "stream", "replication_key", "replication_key_value")

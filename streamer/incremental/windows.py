@@ -36,13 +36,26 @@ class Incremental:
 
     overlap: timedelta = DEFAULT_OVERLAP
     since: datetime | None = None
-    """Where the first run starts when there is no bookmark yet (default: a full export)."""
+    """Where the first run starts when there is no bookmark yet (default: a full export).
+
+    A naive datetime (what ``--since 2026-11-01`` parses to) is taken as UTC:
+    bookmarks and the vendors' filters are UTC, so comparing them needs an offset.
+    """
     now: Callable[[], datetime] = utc_now
     """The clock windows end by (tests pass the simulator's)."""
 
     def __post_init__(self) -> None:
         if self.overlap < timedelta(0):
             raise ConfigError(f"the incremental overlap must not be negative (got {self.overlap})")
+        if self.since is not None:
+            object.__setattr__(self, "since", as_utc(self.since))
+
+
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC; a naive one is read as UTC (the only zone the vendors' change filters use)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
 
 
 def as_incremental(value: Incremental | bool | None) -> Incremental | None:

@@ -12,12 +12,15 @@ session and never close it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Protocol, runtime_checkable
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import aiohttp
 
-from streamer.records import Part
+from streamer.records import Batch, Checkpoint, Part
+
+if TYPE_CHECKING:  # the sink contract, for the annotation only: importing streamer.sinks loads every sink
+    from streamer.sinks.base import Sink
 
 
 @runtime_checkable
@@ -27,3 +30,30 @@ class Source(Protocol):
     def parts(self, session: aiohttp.ClientSession) -> AsyncIterator[Part]:
         """Yield every part of the export(s), in the order ordered mode should keep."""
         ...
+
+
+class BookmarkKeeper(Protocol):
+    """What the engine calls on an incremental source's bookmarks (:class:`streamer.incremental.BookmarkTracker`).
+
+    Here, next to :class:`Source`, so the engine depends on this contract and
+    not on :mod:`streamer.incremental`.
+    """
+
+    async def load(self, sink: Sink, checkpoints: Mapping[str, Checkpoint]) -> None:
+        """Read the committed bookmarks before the first part."""
+
+    def stamp(self, batch: Batch) -> Batch:
+        """Before the sink writes ``batch``: drop repeats, attach the bookmarks it completes."""
+
+    def committed(self, batch: Batch) -> None:
+        """After the sink accepted ``batch``: its bookmarks are the committed ones."""
+
+    def leftovers(self) -> list[Batch]:
+        """Empty batches for windows complete without a batch to carry them."""
+
+
+@runtime_checkable
+class IncrementalSource(Source, Protocol):
+    """A source that exports changes since a bookmark: the engine stamps its windows' bookmarks."""
+
+    bookmarks: BookmarkKeeper | None

@@ -9,6 +9,11 @@ it is read, and a ``Range`` request starts generating at the right block.
 The gzip form is a multi-member gzip file: one member per 16 blocks,
 compressed deterministically (``mtime=0``), so it too can be served from any
 byte offset once its member index has been computed.
+
+A change filter (``updated``: an ``UpdatedUtc`` window) keeps only the
+templates stamped inside it: the file is the unfiltered one minus the lines
+outside the window, with the same Ids, and every full block still has one
+length — filtering costs nothing per record.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ import bisect
 import gzip
 import threading
 from collections.abc import Iterator
+from datetime import datetime, timezone
+
+import orjson
 
 from streamer.simulator.records import ID_PLACEHOLDER, TEMPLATES_PER_PART, build_templates
 
@@ -40,8 +48,12 @@ class PartContent:
         corrupt: frozenset[int] = frozenset(),
         bom: bool = False,
         crlf: bool = False,
+        updated: tuple[datetime, datetime] | None = None,
+        updated_field: str = "UpdatedUtc",
     ) -> None:
         self.entity_type = entity_type
+        self.updated = updated
+        """The change filter the records were selected by (``None``: all of them)."""
         self.records = records
         self.part_index = part_index
         self.export_tag = export_tag
@@ -55,12 +67,13 @@ class PartContent:
         self._prefix = b'{"Id":"' + head
         self._suffixes = [t[ID_OFFSET + ID_LENGTH :] + eol for t in templates]
         self._lengths = [len(self._prefix) + 12 + len(s) for s in self._suffixes]
+        self._kept = [True] * TEMPLATES_PER_PART if updated is None else _in_window(templates, updated, updated_field)
         self.block_records = TEMPLATES_PER_PART
-        self.block_bytes = sum(self._lengths)
+        self.block_bytes = sum(length for length, kept in zip(self._lengths, self._kept) if kept)
         full, rest = divmod(records, self.block_records)
-        self.size = len(self.bom) + full * self.block_bytes + sum(
-            self._lengths[self._template(full, j)] for j in range(rest)
-        )
+        tail = [self._template(full, j) for j in range(rest)]
+        self.size = len(self.bom) + full * self.block_bytes + sum(self._lengths[t] for t in tail if self._kept[t])
+        self._kept_records = full * sum(self._kept) + sum(self._kept[t] for t in tail)
         self._gzip_index: list[int] | None = None
         self._gzip_lock = threading.Lock()
 
@@ -72,12 +85,16 @@ class PartContent:
     def ids(self) -> Iterator[str]:
         """Ids of the well-formed records, in file order."""
         for i in range(self.records):
-            if i not in self.corrupt:
+            if i not in self.corrupt and self._kept_index(i):
                 yield self.record_id(i)
+
+    def _kept_index(self, i: int) -> bool:
+        block, j = divmod(i, self.block_records)
+        return self._kept[self._template(block, j)]
 
     @property
     def good_records(self) -> int:
-        return self.records - len(self.corrupt)
+        return self._kept_records - sum(1 for i in self.corrupt if i < self.records and self._kept_index(i))
 
     @staticmethod
     def _template(block: int, j: int) -> int:
@@ -86,11 +103,14 @@ class PartContent:
     def block(self, b: int) -> bytes:
         first = b * self.block_records
         count = min(self.block_records, self.records - first)
-        prefix, suffixes = self._prefix, self._suffixes
+        prefix, suffixes, kept = self._prefix, self._suffixes, self._kept
         pieces = []
         for j in range(count):
             i = first + j
-            suffix = suffixes[self._template(b, j)]
+            t = self._template(b, j)
+            if not kept[t]:
+                continue
+            suffix = suffixes[t]
             if i in self.corrupt:
                 length = len(prefix) + 12 + len(suffix)
                 pieces.append(b'{"Id": <corrupt' + b"~" * (length - 16) + b"\n")
@@ -108,6 +128,8 @@ class PartContent:
         if start < len(self.bom):
             yield self.bom[start:end]
             start = len(self.bom)
+        if not self.block_bytes:  # a change filter that kept nothing
+            return
         body_start = start - len(self.bom)
         b = body_start // self.block_bytes
         pos = len(self.bom) + b * self.block_bytes
@@ -156,3 +178,9 @@ class PartContent:
             if hi > lo:
                 yield data[lo:hi]
             m += 1
+
+
+def _in_window(templates: list[bytes], window: tuple[datetime, datetime], field: str) -> list[bool]:
+    """Which templates' change time lies in ``[start, end]`` (both compared in UTC, to the second)."""
+    low, high = (moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") for moment in window)
+    return [low <= str(orjson.loads(template).get(field, "")) <= high for template in templates]

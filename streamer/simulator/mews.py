@@ -244,7 +244,7 @@ class MewsApi:
             count = records.get(entity, 1000) if isinstance(records, dict) else records
             export = self.sim.add_export(
                 entity, records=count, parts=self.config.parts, gzip=self.config.gzip,
-                enterprises=enterprises or self.config.enterprises,
+                enterprises=enterprises or self.config.enterprises, updated=updated,
             )
         state = export.vendor
         state.update(created=time.monotonic(), created_utc=datetime.now(timezone.utc), request=body)

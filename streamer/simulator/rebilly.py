@@ -80,6 +80,8 @@ class RebillyExport:
     """Record ids in file order (for exactly-once assertions)."""
     snapshot: list[dict[str, Any]] | None = None
     """The records, when taken from changing records (:meth:`RebillySim.track_changes`)."""
+    generated: int | None = None
+    """How many records were generated before ``dateRange`` on ``updatedTime`` kept ``records`` of them."""
 
     @property
     def status(self) -> str:
@@ -205,6 +207,9 @@ class RebillySim:
         if export.resource in self.changes:
             export.snapshot = self.changes[export.resource].select(*_date_range(body))
             export.records = len(export.snapshot)
+        elif _date_range(body) != (None, None):  # only the generated records changed in the range
+            export.generated = export.records
+            export.records = _in_range_count(export, self._seed, export.records)
         self.exports[export.id] = export
         return export
 
@@ -274,6 +279,7 @@ def _transaction(rng: random.Random, i: int) -> dict[str, Any]:
         "description": rng.choice(("Order [#12] {gift}", 'He said "hi", then left', "plain", "a},{b\\c")),
         "createdTime": _utc(created),
         "processedTime": _utc(created + timedelta(seconds=rng.randrange(60))),
+        "updatedTime": _updated_after(created),
         "billingAddress": {"firstName": "Ann", "lastName": "Lee", "country": rng.choice(("US", "CA", "DE"))},
         "items": [{"sku": f"sku-{rng.randrange(100)}", "quantity": rng.randint(1, 3)} for _ in range(rng.randint(0, 3))],
     }
@@ -288,9 +294,15 @@ def _customer(rng: random.Random, i: int) -> dict[str, Any]:
         "firstName": first,
         "lastName": rng.choice(("Lee", "Smith", "O'Brien", "Novak")),
         "createdTime": _utc(created),
+        "updatedTime": _updated_after(created),
         "tags": rng.sample(["vip", "trial", "churn-risk", "b2b"], 2),
         "primaryAddress": {"country": rng.choice(("US", "CA", "DE")), "city": "Springfield"},
     }
+
+
+def _updated_after(created: datetime) -> str:
+    """A change time up to 30 days after ``created``, derived from it (no draw: the seeded records stay as they were)."""
+    return _utc(created + timedelta(seconds=int(created.timestamp()) * 2654435761 % (30 * 86400)))
 
 
 BUILDERS = {"transactions": _transaction, "customers": _customer}
@@ -298,23 +310,50 @@ TEMPLATES = 64
 
 
 def _date_range(body: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
-    """The ``dateRange`` on ``updatedTime`` of a request (anything else selects every change)."""
+    """The ``dateRange`` on ``updatedTime`` of a request (anything else selects every change).
+
+    Relative dates (``yesterday``, ``-30 days``) are not interpreted by the simulator: they select everything.
+    """
     window = body.get("dateRange")
     if not isinstance(window, dict) or window.get("field") != "updatedTime":
         return None, None
-    return tuple(datetime.fromisoformat(str(window[k]).replace("Z", "+00:00")) for k in ("start", "end"))  # type: ignore[return-value]
+    try:
+        start, end = (datetime.fromisoformat(str(window[k]).replace("Z", "+00:00")) for k in ("start", "end"))
+    except (KeyError, ValueError):
+        return None, None
+    return (start if start.tzinfo else start.replace(tzinfo=timezone.utc),
+            end if end.tzinfo else end.replace(tzinfo=timezone.utc))
+
+
+def _templates(export: RebillyExport, seed: int) -> tuple[list[dict[str, Any]], list[bool]]:
+    """The export's distinct records, and which of them its ``dateRange`` on ``updatedTime`` keeps."""
+    builder = BUILDERS.get(export.resource, _transaction)
+    rng = random.Random(f"{seed}/{export.id}")
+    templates = [builder(rng, t) for t in range(TEMPLATES)]
+    start, end = _date_range(export.body)
+    if start is None or end is None:
+        return templates, [True] * TEMPLATES
+    low, high = (_utc(moment.astimezone(timezone.utc)) for moment in (start, end))
+    return templates, [low <= t.get("updatedTime", "") <= high for t in templates]
+
+
+def _in_range_count(export: RebillyExport, seed: int, records: int) -> int:
+    """How many of the first ``records`` generated records the export's ``dateRange`` keeps (arithmetic)."""
+    _, kept = _templates(export, seed)
+    full, rest = divmod(records, TEMPLATES)
+    return full * sum(kept) + sum(kept[(i * 37) % TEMPLATES] for i in range(rest))
 
 
 def _records(export: RebillyExport, seed: int) -> Iterator[dict[str, Any]]:
     if export.snapshot is not None:
         yield from export.snapshot
         return
-    builder = BUILDERS.get(export.resource, _transaction)
-    rng = random.Random(f"{seed}/{export.id}")
-    templates = [builder(rng, t) for t in range(TEMPLATES)]
+    templates, kept = _templates(export, seed)
     wanted = export.body.get("fields")
     prefix = export.id[:8]
-    for i in range(export.records):
+    for i in range(export.generated if export.generated is not None else export.records):
+        if not kept[(i * 37) % TEMPLATES]:
+            continue
         record = dict(templates[(i * 37) % TEMPLATES])
         record["id"] = f"{prefix}-{i:09d}"
         if wanted:

@@ -14,6 +14,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -119,8 +120,14 @@ class Simulator:
         corrupt: dict[int, set[int]] | None = None,
         bom: bool = False,
         crlf: bool = False,
+        updated: tuple[datetime, datetime] | None = None,
+        updated_field: str = "UpdatedUtc",
     ) -> SimExport:
-        """Create an export of ``records`` records split evenly over ``parts`` files."""
+        """Create an export of ``records`` records split evenly over ``parts`` files.
+
+        ``updated``: a change filter; only the records whose ``updated_field``
+        lies in it are in the files (``records`` counts them before filtering).
+        """
         if parts < 1 or records < 0:
             raise ValueError("an export needs at least one part and a non-negative record count")
         tag = self._next_tag()
@@ -136,6 +143,8 @@ class Simulator:
                 corrupt=frozenset((corrupt or {}).get(i, ())),
                 bom=bom,
                 crlf=crlf,
+                updated=updated,
+                updated_field=updated_field,
             )
             for i in range(parts)
         ]
@@ -152,6 +161,7 @@ class Simulator:
             part_index=index,
             export_tag=self._next_tag(),
             seed=self.seed + self._tags,
+            updated=old.updated,
         )
 
     def _next_tag(self) -> int:

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from streamer.records import Batch, Checkpoint
+from streamer.records import Batch, Bookmarks, Checkpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,11 +33,30 @@ class SinkCapabilities:
     records, and ``load_checkpoints()`` returns them: exactly-once resume
     without a state file (SQLite, DuckDB, PostgreSQL, ``dir``)."""
 
+    stores_bookmarks: bool = False
+    """``batch.bookmarks`` are committed in the batch's transaction and
+    ``load_bookmarks()`` returns them: an incremental run continues from the
+    sink alone (:class:`BookmarkSink`)."""
+
+    emits_bookmarks: bool = False
+    """Bookmarks are handed on to whoever runs the sink (Singer's STATE)
+    instead of kept: a first incremental run needs no other store."""
+
+    rolls_back_to_mark: bool = False
+    """``commit_mark()``/``sync()``/``restore(mark)``: a state store can cut
+    the output back to what it recorded as delivered (``CommittableSink`` in
+    :mod:`streamer.state.store`): exactly-once with a state file (JSONL files)."""
+
 
 PLAIN = SinkCapabilities()
 """A sink that declares nothing: delivered batches are its only promise."""
 
 TRANSACTIONAL = SinkCapabilities(commits_checkpoints=True)
+
+STORING = SinkCapabilities(commits_checkpoints=True, stores_bookmarks=True)
+"""A database or ``dir``: checkpoints and bookmarks committed with the rows."""
+
+ROLLS_BACK = SinkCapabilities(rolls_back_to_mark=True)
 
 
 @runtime_checkable
@@ -59,6 +78,15 @@ class TransactionalSink(Sink, Protocol):
 
     async def load_checkpoints(self) -> Mapping[str, Checkpoint]:
         """The checkpoints committed so far, by part key (empty for a new sink); after ``open``."""
+
+
+class BookmarkSink(Sink, Protocol):
+    """A sink declaring ``capabilities.stores_bookmarks``."""
+
+    capabilities: SinkCapabilities
+
+    async def load_bookmarks(self) -> Bookmarks:
+        """The bookmarks this sink committed (empty when none yet); after ``open``."""
 
 
 def capabilities_of(sink: Sink) -> SinkCapabilities:

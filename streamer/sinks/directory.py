@@ -30,7 +30,7 @@ import orjson
 
 from streamer.errors import ConfigError
 from streamer.records import Batch, Checkpoint, to_jsonl
-from streamer.sinks.base import TRANSACTIONAL
+from streamer.sinks.base import STORING
 from streamer.sinks.rows import table_name
 
 STATE_NAME = "_streamer_state.json"
@@ -40,7 +40,7 @@ _FILE = re.compile(r"(?P<table>[a-z_][a-z0-9_]*)-(?P<seq>\d{5})\.jsonl(?P<gz>\.g
 class DirSink:
     """``DirSink("out/", gzip=True, rotate_bytes=100 << 20)``."""
 
-    capabilities = TRANSACTIONAL  # checkpoints are committed with the rows: see load_checkpoints
+    capabilities = STORING  # checkpoints and bookmarks are committed with the rows: see load_checkpoints
 
     def __init__(
         self,

@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from streamer.incremental.bookmarks import Bookmarks
+from streamer.records import Bookmarks
 from streamer.incremental.storage import bookmark_ddl, load_bookmarks_sync, write_bookmarks_sync
 from streamer.records import Batch, Checkpoint
 from streamer.sinks.rows import (
@@ -35,13 +35,13 @@ from streamer.sinks.rows import (
     find_refused,
     table_name,
 )
-from streamer.sinks.base import TRANSACTIONAL
+from streamer.sinks.base import STORING
 
 
 class EmbeddedSqlSink(abc.ABC):
     """Base of :class:`~streamer.sinks.sqlite.SqliteSink` and :class:`~streamer.sinks.duckdb.DuckDBSink`."""
 
-    capabilities = TRANSACTIONAL  # checkpoints are committed with the rows: see load_checkpoints
+    capabilities = STORING  # checkpoints and bookmarks are committed with the rows: see load_checkpoints
 
     def __init__(self, path: str | Path, *, table_prefix: str = "") -> None:
         self.path = Path(path)

@@ -20,6 +20,7 @@ import anyio.to_thread
 import orjson
 
 from streamer.records import Batch, to_jsonl
+from streamer.sinks.base import ROLLS_BACK
 
 
 class JsonlSink:
@@ -28,6 +29,8 @@ class JsonlSink:
     ``with_metadata`` adds a ``_streamer`` object (source, entity type, part,
     line, offset) to each line, for consumers that want provenance.
     """
+
+    capabilities = ROLLS_BACK  # a state store truncates the file back to its mark: see commit_mark
 
     def __init__(
         self,

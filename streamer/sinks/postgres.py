@@ -23,10 +23,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from streamer.errors import ConfigError
 from streamer.http.redact import redact_text, register_secret
-from streamer.incremental.bookmarks import Bookmarks
+from streamer.records import Bookmarks
 from streamer.incremental.storage import newer_only, bookmark_ddl, bookmark_rows, bookmark_select, bookmark_upsert, bookmarks_from_rows
 from streamer.records import Batch, Checkpoint
-from streamer.sinks.base import TRANSACTIONAL
+from streamer.sinks.base import STORING
 from streamer.sinks.rows import (
     CHECKPOINT_COLUMN_LIST,
     Row,
@@ -69,7 +69,7 @@ def _refusal_errors() -> tuple[type[BaseException], ...]:
 class PostgresSink:
     """``PostgresSink("postgresql://user:pw@host/db", schema="raw")``."""
 
-    capabilities = TRANSACTIONAL  # checkpoints are committed with the rows: see load_checkpoints
+    capabilities = STORING  # checkpoints and bookmarks are committed with the rows: see load_checkpoints
 
     def __init__(
         self, dsn: str, *, schema: str = "public", table_prefix: str = "", layout: str = "typed",

@@ -27,6 +27,7 @@ import orjson
 
 from streamer.records import Batch
 from streamer.schemas.registry import lookup
+from streamer.sinks.base import SinkCapabilities
 from streamer.schemas.singer import SingerStream, stream_for, stream_json_schema
 
 
@@ -43,7 +44,7 @@ class SingerSink:
     no ``Id``), since a target rejects records missing a declared key.
     """
 
-    emits_bookmarks = True
+    capabilities = SinkCapabilities(emits_bookmarks=True)
     """Incremental bookmarks go out in STATE messages (a Singer runner keeps them)."""
 
     def __init__(self, target: BinaryIO | None = None, *, key_properties: tuple[str, ...] = ("Id",)) -> None:

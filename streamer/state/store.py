@@ -32,12 +32,13 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, MutableMapping
 from datetime import datetime, timezone
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import anyio.to_thread
 
 from streamer.errors import StreamerError
 from streamer.records import Checkpoint
+from streamer.sinks.base import Sink, capabilities_of
 from streamer.state.scrub import scrub, scrub_text
 
 STATE_FORMAT = "streamer-state"
@@ -275,10 +276,11 @@ class BaseStateStore:
         self.load()
         self.exports[f"{source}/{entity_type}"] = {"id": export_id, "status": status, "at": _utc_now()}
 
-    def attach_sink(self, sink: object, *, restore: bool) -> None:
-        if not isinstance(sink, CommittableSink):
+    def attach_sink(self, sink: Sink, *, restore: bool) -> None:
+        if not capabilities_of(sink).rolls_back_to_mark:  # declared, never guessed from its methods
             self._sink = None
             return
+        sink = cast(CommittableSink, sink)
         if restore and self._durable_mark is not None:
             sink.restore(self._durable_mark)
         self._sink = sink

@@ -70,6 +70,10 @@ class MewsSource:
         on_retry: RetryHook | None = None,
         incremental: Incremental | bool = False,
     ) -> None:
+        if incremental and (updated_from is not None or updated_to is not None):
+            # before build_requests: its span check would otherwise speak first about a range we refuse anyway
+            raise ConfigError("an incremental export sets UpdatedUtc itself: use since= (CLI: --since), "
+                              "not updated_from/updated_to")
         self.credentials = MewsCredentials(platform_url, client_token, access_token, client)
         self.requests = build_requests(
             entity_types,
@@ -97,9 +101,6 @@ class MewsSource:
             enterprise_ids=enterprise_ids, chain_ids=chain_ids,
         )
         """Changes since each entity's bookmark (see :mod:`streamer.incremental.mews`)."""
-        if self.incremental is not None and (updated_from is not None or updated_to is not None):
-            raise ConfigError("an incremental export sets UpdatedUtc itself: use since= (CLI: --since), "
-                              "not updated_from/updated_to")
         self.bookmarks: BookmarkTracker | None = self.incremental.tracker if self.incremental else None
 
     @property
