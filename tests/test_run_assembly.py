@@ -167,7 +167,7 @@ async def test_run_sync_takes_a_sink_url_and_resumes_from_it(sim: Simulator, tmp
     monkeypatch.chdir(tmp_path)
 
     def go() -> streamer.RunStats:
-        return streamer.run_sync(streamer.UrlSource(urls, entity_type="OrderItem"), "sqlite:///x.db",
+        return streamer.run_sync(streamer.UrlSource(urls, entity_type="OrderItem"), "sqlite:///x.db?layout=json",
                                  resume=True, batch_size=100)
 
     first = await anyio.to_thread.run_sync(go)
@@ -195,7 +195,7 @@ async def test_workers_take_a_sink_url(sim: Simulator, tmp_path: Path) -> None:
     """A partitioned worker with a graceful stop (the worker set-up) into a sink URL."""
     export = sim.add_export("OrderItem", records=300, parts=4)
     source = streamer.PartitionedSource(streamer.UrlSource(sim.file_urls(export), entity_type="OrderItem"), 0, 2)
-    stats = await streamer.run(source, f"sqlite:///{tmp_path / 'w0.db'}", stop_on=(signal.SIGTERM,), resume=True)
+    stats = await streamer.run(source, f"sqlite:///{tmp_path / 'w0.db'}?layout=json", stop_on=(signal.SIGTERM,), resume=True)
     assert stats.stopped_by is None and len(stats.parts) == 2
     assert len(sqlite_rows(tmp_path / "w0.db")["order_item"]) == stats.records > 0
 
