@@ -85,6 +85,27 @@ def _check_url(url: str) -> None:
         if not Path(url).expanduser().is_file():
             raise BadUsage(f"{redact_url(url)} has no scheme and is not a file (try https://{redact_url(url)})")
         return
-    scheme = urlsplit(url).scheme.lower()
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # parsed lazily: "Port out of range 0-65535" comes from here
+    except ValueError as exc:
+        raise BadUsage(f"URL {_shown(url)} is not a valid address: {exc}") from None
+    scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         raise BadUsage(f"URL {redact_url(url)} has scheme {scheme!r}: only http, https and file are read")
+    if scheme == "file":
+        if parts.netloc.lower() not in ("", "localhost"):
+            raise BadUsage(f"URL {redact_url(url)} names host {parts.netloc!r}: only local files (file:///path) are read")
+        return
+    if not parts.hostname:
+        raise BadUsage(f"URL {_shown(url)} names no host")
+    if port == 0:
+        raise BadUsage(f"URL {_shown(url)} names port 0")
+
+
+def _shown(url: str) -> str:
+    """``url`` without query, fragment and userinfo, for a URL too broken for :func:`redact_url`."""
+    head = url.partition("?")[0].partition("#")[0]
+    scheme, sep, rest = head.partition("://")
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{authority.rpartition('@')[2]}{slash}{path}"
