@@ -46,7 +46,13 @@ class DuckDBSink(EmbeddedSqlSink):
     def _connect(self) -> Any:
         import duckdb
 
-        return duckdb.connect(str(self.path))
+        from streamer.sinks.dbfiles import open_error, refuse_foreign_file
+
+        refuse_foreign_file(self.path, backend=self.backend, magic=b"DUCK", offset=8)
+        try:
+            return duckdb.connect(str(self.path))
+        except duckdb.Error as exc:
+            raise open_error(self.path, self.backend, exc) from None
 
     def _create_table_sql(self, table: str) -> str:
         return (
