@@ -79,7 +79,8 @@ def _check_url(url: str) -> None:
     from pathlib import Path
     from urllib.parse import urlsplit
 
-    from streamer.http.redact import redact_url
+    from streamer.engine.answers import LOCAL_HOSTS
+    from streamer.redaction import redact_broken_url, redact_url
 
     if "://" not in url:  # a local path, as UrlSource reads it
         if not Path(url).expanduser().is_file():
@@ -89,23 +90,15 @@ def _check_url(url: str) -> None:
         parts = urlsplit(url)
         port = parts.port  # parsed lazily: "Port out of range 0-65535" comes from here
     except ValueError as exc:
-        raise BadUsage(f"URL {_shown(url)} is not a valid address: {exc}") from None
+        raise BadUsage(f"URL {redact_broken_url(url)} is not a valid address: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         raise BadUsage(f"URL {redact_url(url)} has scheme {scheme!r}: only http, https and file are read")
     if scheme == "file":
-        if parts.netloc.lower() not in ("", "localhost"):
+        if parts.netloc.lower() not in LOCAL_HOSTS:
             raise BadUsage(f"URL {redact_url(url)} names host {parts.netloc!r}: only local files (file:///path) are read")
         return
     if not parts.hostname:
-        raise BadUsage(f"URL {_shown(url)} names no host")
+        raise BadUsage(f"URL {redact_broken_url(url)} names no host")
     if port == 0:
-        raise BadUsage(f"URL {_shown(url)} names port 0")
-
-
-def _shown(url: str) -> str:
-    """``url`` without query, fragment and userinfo, for a URL too broken for :func:`redact_url`."""
-    head = url.partition("?")[0].partition("#")[0]
-    scheme, sep, rest = head.partition("://")
-    authority, slash, path = rest.partition("/")
-    return f"{scheme}{sep}{authority.rpartition('@')[2]}{slash}{path}"
+        raise BadUsage(f"URL {redact_broken_url(url)} names port 0")
