@@ -313,6 +313,7 @@ def test_a_broken_url_is_a_usage_error(tmp_path: Path, url: str, why: str) -> No
     ("url", "why"),
     [
         ("http://", "is not a valid address"),
+        ("http://user:pw123456@/a.jsonl?sig=s3cr3tvalue", r"URL http:///a\.jsonl is not a valid address"),
         ("file://otherhost/etc/hostname", "names host 'otherhost'"),
     ],
 )
@@ -331,6 +332,7 @@ def test_the_engine_names_the_part_of_a_broken_url(url: str, why: str) -> None:
     with pytest.raises(PartError, match=why) as raised:
         asyncio.run(main())
     assert raised.value.part
+    assert "pw123456" not in str(raised.value) and "s3cr3tvalue" not in str(raised.value)
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ import anyio
 from streamer.errors import PartError
 from streamer.http.redact import redact_url
 from streamer.http.responses import raise_for_response
+from streamer.redaction import redact_broken_url
 
 LOCAL_CHUNK = 1 << 18
 """Bytes per read of a local file: aiohttp's read buffer, so batches close as often."""
@@ -73,7 +74,7 @@ async def http_answer(
         raise PartError(label, f"too many redirects ({len(exc.history)}; the last to {last})") from None
     except aiohttp.InvalidURL as exc:  # no host, a port out of range, a broken IPv6 address: final, not transient
         why = f" ({exc.description})" if exc.description else ""
-        raise PartError(label, f"URL {redact_url(str(exc.url))} is not a valid address{why}") from None
+        raise PartError(label, f"URL {redact_broken_url(str(exc.url))} is not a valid address{why}") from None
 
 
 @contextlib.asynccontextmanager
