@@ -11,6 +11,9 @@ import errno
 import os
 import stat
 
+LOCAL_HOSTS = ("", "localhost")
+"""Hosts a ``file://`` URL may name: any other names a file on another machine."""
+
 
 def read_regular_file(path: str | os.PathLike[str]) -> bytes:
     """The whole content of ``path``; an ``OSError`` when it is not a regular file.

@@ -79,7 +79,7 @@ def _check_url(url: str) -> None:
     from pathlib import Path
     from urllib.parse import urlsplit
 
-    from streamer.engine.answers import LOCAL_HOSTS
+    from streamer.files import LOCAL_HOSTS
     from streamer.redaction import redact_broken_url, redact_url
 
     if "://" not in url:  # a local path, as UrlSource reads it

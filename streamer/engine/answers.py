@@ -22,6 +22,7 @@ import aiohttp
 import anyio
 
 from streamer.errors import PartError
+from streamer.files import LOCAL_HOSTS
 from streamer.http.redact import redact_url
 from streamer.http.responses import raise_for_response
 from streamer.redaction import redact_broken_url
@@ -37,9 +38,6 @@ class Answer:
     chunks: AsyncIterator[bytes]
     where: str
     """For messages: the redacted URL or the path."""
-
-
-LOCAL_HOSTS = ("", "localhost")
 
 
 def local_path(url: str, label: str) -> Path | None:
