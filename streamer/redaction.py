@@ -55,6 +55,19 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
 
 
+def redact_broken_url(url: str) -> str:
+    """``url`` without query, fragment and userinfo, cut by string only.
+
+    For a URL too broken to parse (``http://[::1``, a port past 65535), whose
+    error message must still name it: :func:`redact_url` can only say
+    "<unparseable url>".
+    """
+    head = url.partition("?")[0].partition("#")[0]
+    scheme, sep, rest = head.partition("://")
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{authority.rpartition('@')[2]}{slash}{path}"
+
+
 def register_secret(value: str | None) -> None:
     """Mask ``value`` (and its URL-encoded form) in everything :func:`redact_text` sees from now on.
 

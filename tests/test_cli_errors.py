@@ -43,6 +43,8 @@ def server() -> Iterator[Server]:
             seen.append(self.path)
             if self.path == "/data.jsonl":
                 self._reply(200, "application/x-ndjson", RECORDS)
+            elif self.path == "/escaped.jsonl":
+                self._reply(403, "text/html", b"<html><title>Tom &amp; Jerry&#39;s CDN</title></html>")
             else:
                 self._reply(404, "text/html; charset=utf-8", HTML_404)
 
@@ -78,6 +80,7 @@ def one_line(result: subprocess.CompletedProcess[str], code: int) -> str:
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("streamer: ")
+    assert "internal error" not in lines[0]
     return lines[0]
 
 
@@ -153,6 +156,7 @@ def test_existing_database_in_a_read_only_directory_fails_before_downloading(
 def test_no_space_left_is_one_line(server: Server, tmp_path: Path) -> None:
     line = one_line(streamer("urls", f"{server.base}/data.jsonl", "-o", "/dev/full", cwd=tmp_path), 1)
     assert "No space left on device" in line
+    assert line.endswith(": /dev/full")  # which of the run's files filled up
 
 
 def test_unwritable_dead_letter_path_fails_before_downloading(
@@ -233,3 +237,223 @@ def test_the_same_options_without_the_conflict_run(server: Server, tmp_path: Pat
     result = streamer("urls", f"{server.base}/data.jsonl", "--with-metadata", "--sink", "jsonl:-", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count('"_streamer"') == 3
+
+
+# ------------------------------------------------ files that are not regular files
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--state", "/dev/full"],
+        ["--state", "/dev/zero"],  # read whole, it would never end
+        ["--bad-lines", "skip", "--dead-letter", "/dev/full"],
+        ["--bad-lines", "skip", "--dead-letter", "/dev/zero"],
+    ],
+)
+def test_state_or_dead_letter_on_a_device_fails_before_downloading(
+    server: Server, tmp_path: Path, args: list[str]
+) -> None:
+    if not Path(args[-1]).exists():
+        pytest.skip(f"needs {args[-1]}")
+    line = one_line(streamer("urls", f"{server.base}/data.jsonl", *args, cwd=tmp_path), 1)
+    assert f"{args[-2]}: {args[-1]} is not a regular file" in line
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("device", ["/dev/null", "/dev/stdout"])
+def test_output_to_a_device_still_works(server: Server, tmp_path: Path, device: str) -> None:
+    result = streamer("urls", f"{server.base}/data.jsonl", "-o", device, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count('"Id"') == (3 if device == "/dev/stdout" else 0)
+
+
+def test_state_store_refuses_a_device_without_reading_it() -> None:
+    from streamer.state.jsonfile import JsonFileStateStore
+    from streamer.state.store import StateError
+
+    store = JsonFileStateStore(Path("/dev/zero"))
+    with pytest.raises(StateError, match=r"/dev/zero.*not a regular file"):
+        store.read()
+
+
+def test_read_regular_file_refuses_a_fifo_without_blocking(tmp_path: Path) -> None:
+    from streamer.files import read_regular_file
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="not a regular file"):
+        read_regular_file(fifo)
+    with pytest.raises(IsADirectoryError):
+        read_regular_file(tmp_path)
+    (tmp_path / "f").write_bytes(b"abc")
+    assert read_regular_file(tmp_path / "f") == b"abc"
+
+
+# ------------------------------------------------ broken URLs
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://", "URL http:// names no host"),
+        ("http://[::1", "Invalid IPv6 URL"),
+        ("http://127.0.0.1:99999/a.jsonl", "Port out of range"),
+        ("http://user:secret@127.0.0.1:0/a.jsonl?sig=s3cr3t", "URL http://127.0.0.1:0/a.jsonl names port 0"),
+        ("file://otherhost/etc/hostname", "names host 'otherhost'"),
+    ],
+)
+def test_a_broken_url_is_a_usage_error(tmp_path: Path, url: str, why: str) -> None:
+    line = one_line(streamer("urls", url, cwd=tmp_path), 2)
+    assert why in line
+    assert "secret" not in line and "s3cr3t" not in line
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://", "is not a valid address"),
+        ("http://user:pw123456@/a.jsonl?sig=s3cr3tvalue", r"URL http:///a\.jsonl is not a valid address"),
+        ("file://otherhost/etc/hostname", "names host 'otherhost'"),
+    ],
+)
+def test_the_engine_names_the_part_of_a_broken_url(url: str, why: str) -> None:
+    """Library users get a PartError too, not aiohttp's InvalidURL or the local /etc/hostname."""
+    from streamer import HTTPConfig, StreamConfig
+    from streamer.api import stream_urls
+    from streamer.errors import PartError
+
+    async def main() -> list[object]:
+        config = StreamConfig(http=HTTPConfig(connect_timeout=2, read_timeout=2))
+        return [record async for record in stream_urls([url], config=config)]
+
+    import asyncio
+
+    with pytest.raises(PartError, match=why) as raised:
+        asyncio.run(main())
+    assert raised.value.part
+    assert "pw123456" not in str(raised.value) and "s3cr3tvalue" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://u:pw@[::1/a.jsonl?sig=secret", r"^URL http://\[::1/a\.jsonl is not a valid address: Invalid IPv6 URL$"),
+        ("http://127.0.0.1:99999/a.jsonl", r"^URL http://127\.0\.0\.1:99999/a\.jsonl is not a valid address: Port out"),
+    ],
+)
+def test_a_url_source_refuses_an_unparseable_url(url: str, message: str) -> None:
+    from streamer.errors import ConfigError
+    from streamer.providers.urls import UrlSource
+
+    with pytest.raises(ConfigError, match=message):
+        UrlSource([url])
+
+
+# ------------------------------------------------ sink paths that are no database
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "duckdb"])
+@pytest.mark.parametrize("name", ["a.jsonl", "a.txt"])
+def test_a_database_sink_refuses_a_file_that_is_no_database(
+    server: Server, tmp_path: Path, scheme: str, name: str
+) -> None:
+    """DuckDB would attach a foreign file as an empty in-memory database: the rows would vanish, exit 0."""
+    if scheme == "duckdb":
+        pytest.importorskip("duckdb")
+    content = b'{"keep": "me"}\n'
+    (tmp_path / name).write_bytes(content)
+    line = one_line(streamer("urls", f"{server.base}/data.jsonl", "--sink", f"{scheme}:///{name}", cwd=tmp_path), 1)
+    assert f"{name} exists and is not a" in line
+    assert (tmp_path / name).read_bytes() == content
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "duckdb"])
+def test_a_database_sink_refuses_a_directory(server: Server, tmp_path: Path, scheme: str) -> None:
+    if scheme == "duckdb":
+        pytest.importorskip("duckdb")
+    (tmp_path / "adir").mkdir()
+    line = one_line(streamer("urls", f"{server.base}/data.jsonl", "--sink", f"{scheme}:///adir", cwd=tmp_path), 1)
+    assert "adir is a directory" in line
+
+
+def test_a_database_that_cannot_be_opened_is_named(server: Server, tmp_path: Path) -> None:
+    if not Path("/proc/self").exists():
+        pytest.skip("needs /proc")
+    line = one_line(streamer("urls", f"{server.base}/data.jsonl", "--sink", "sqlite:////proc/x.db", cwd=tmp_path), 1)
+    assert "/proc/x.db" in line
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "duckdb"])
+def test_an_existing_or_empty_database_is_still_accepted(server: Server, tmp_path: Path, scheme: str) -> None:
+    if scheme == "duckdb":
+        pytest.importorskip("duckdb")
+    (tmp_path / "empty.db").write_bytes(b"")
+    names = ["new.db"] if scheme == "duckdb" else ["empty.db", "new.db"]  # SQLite takes an empty file as new
+    for _ in range(2):  # the second run opens the database the first one made
+        for name in names:
+            result = streamer("urls", f"{server.base}/data.jsonl", "--sink", f"{scheme}:///{name}", cwd=tmp_path)
+            assert result.returncode == 0, result.stderr
+    assert (tmp_path / "new.db").stat().st_size > 0
+    if scheme == "duckdb":  # DuckDB itself refuses an empty file: one line naming it
+        result = streamer("urls", f"{server.base}/data.jsonl", "--sink", "duckdb:///empty.db", cwd=tmp_path)
+        assert "cannot open the DuckDB database empty.db" in one_line(result, 1)
+
+
+# ------------------------------------------------ option values and click's own usage errors
+
+
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [
+        (["--read-timeout", "-1"], "--read-timeout"),
+        (["--connect-timeout", "0"], "--connect-timeout"),
+        (["--min-rate", "-1"], "--min-rate"),
+        (["--min-rate-window", "-1"], "--min-rate-window"),
+        (["-o", "."], "is a directory"),
+        (["--concurrency", "0"], "concurrency must be at least 1"),
+        (["--no-such-option"], "No such option"),
+    ],
+)
+def test_click_usage_errors_are_one_line(server: Server, tmp_path: Path, args: list[str], why: str) -> None:
+    line = one_line(streamer("urls", f"{server.base}/data.jsonl", *args, cwd=tmp_path), 2)
+    assert line.startswith("streamer: error: ") and why in line
+    assert line.endswith("(see streamer urls --help)")
+    assert server.requests == []
+
+
+def test_unknown_command_is_one_line(tmp_path: Path) -> None:
+    assert "No such command 'nosuch'" in one_line(streamer("nosuch", cwd=tmp_path), 2)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["urls", "--help"]])
+def test_help_still_works(tmp_path: Path, args: list[str]) -> None:
+    result = streamer(*args, cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout.startswith("Usage: streamer")
+
+
+def test_bare_streamer_still_shows_the_help(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "streamer.cli.main"], capture_output=True, text=True, cwd=tmp_path,
+                            check=False, timeout=60)
+    assert "Usage: streamer" in result.stdout + result.stderr and "Commands:" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [([], (1024, 30.0)), (["--min-rate", "5000", "--min-rate-window", "2.5"], (5000, 2.5)),
+     (["--min-rate", "0"], (0, 30.0)), (["--min-rate-window", "0"], (0, 30.0))],
+)
+def test_min_rate_options_reach_the_engine(args: list[str], expected: tuple[int, float]) -> None:
+    from streamer.cli.options import build_config
+    from streamer.cli.urls import command
+
+    ctx = command.make_context("urls", ["http://127.0.0.1/a.jsonl", *args])
+    config = build_config(**ctx.params)
+    assert (config.min_rate_bytes, config.min_rate_window) == expected
+
+
+def test_html_entities_in_an_error_page_title_are_decoded(server: Server, tmp_path: Path) -> None:
+    line = one_line(streamer("urls", f"{server.base}/escaped.jsonl", cwd=tmp_path), 1)
+    assert "Tom & Jerry's CDN" in line and "&amp;" not in line

@@ -67,9 +67,13 @@ def plan_from_options(options: Mapping[str, Any], *, quiet: bool) -> RunPlan:
     from streamer.sinks.registry import ensure_writable
 
     check_output_conflicts(options)
-    for option, name in (("output", "-o/--output"), ("dead_letter", "--dead-letter"), ("state", "--state")):
+    for option, name, regular in (
+        ("output", "-o/--output", False),  # /dev/null and /dev/stdout are fine outputs
+        ("dead_letter", "--dead-letter", True),
+        ("state", "--state", True),
+    ):
         if options.get(option) is not None:
-            ensure_writable(options[option], name)  # before anything is requested or downloaded
+            ensure_writable(options[option], name, regular_file=regular)  # before anything is requested or downloaded
     config = build_config(**options)
     return RunPlan(
         build_sink(**options),

@@ -71,14 +71,37 @@ class LazyGroup(click.Group):
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            raise one_line(exc) from None
+
     def invoke(self, ctx: click.Context) -> Any:
         from streamer.cli.execute import fail
 
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # a sub-command's bad option, an unknown command
+            raise one_line(exc) from None
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as exc:
             fail(exc)
         except KeyboardInterrupt as exc:
             fail(exc)
+
+
+def one_line(exc: click.UsageError) -> click.UsageError:
+    """``exc`` as the one-line ``streamer: error: ...`` our own usage errors print (exit 2).
+
+    click prints its usage errors as usage, blank line, hint and message:
+    four lines where every other error of this CLI is one.  Bare ``streamer``
+    (click's "no arguments is help") still shows the help.
+    """
+    from streamer.cli.execute import BadUsage
+
+    if isinstance(exc, (BadUsage, click.exceptions.NoArgsIsHelpError)):
+        return exc
+    hint = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+    return BadUsage(f"{exc.format_message()}{hint}", ctx=exc.ctx)

@@ -43,9 +43,36 @@ _ENGINE_OPTIONS = [
     ),
     click.option("--max-line-bytes", default=16 << 20, show_default=True, help="Longest accepted line."),
     click.option("--retries", default=8, show_default=True, help="Attempts without progress before giving up."),
-    click.option("--connect-timeout", default=30.0, show_default=True, help="Seconds to connect."),
     click.option(
-        "--read-timeout", default=120.0, show_default=True, help="Seconds without data before retrying."
+        "--connect-timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=30.0,
+        show_default=True,
+        help="Seconds to connect.",
+    ),
+    click.option(
+        "--read-timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=120.0,
+        show_default=True,
+        help="Seconds without data before retrying.",
+    ),
+    click.option(
+        "--min-rate",
+        metavar="BYTES/S",
+        type=click.IntRange(min=0),
+        default=StreamConfig.min_rate_bytes,
+        show_default=True,
+        help="A response averaging fewer bytes per second over --min-rate-window is a stall: "
+        "abandoned and resumed with Range (0 = off).",
+    ),
+    click.option(
+        "--min-rate-window",
+        metavar="SECONDS",
+        type=click.FloatRange(min=0),
+        default=StreamConfig.min_rate_window,
+        show_default=True,
+        help="Seconds over which --min-rate is measured (0 = off).",
     ),
     click.option("--insecure", is_flag=True, help="Do not verify TLS certificates (never in production)."),
     click.option(
@@ -188,8 +215,11 @@ def build_config(
     connect_timeout: float,
     read_timeout: float,
     insecure: bool,
+    min_rate: int = StreamConfig.min_rate_bytes,
+    min_rate_window: float = StreamConfig.min_rate_window,
     **_: Any,
 ) -> StreamConfig:
+    off = not min_rate or not min_rate_window  # either 0 turns the floor off
     try:
         return StreamConfig(
             concurrency=concurrency,
@@ -198,6 +228,8 @@ def build_config(
             bad_lines=bad_lines,  # type: ignore[arg-type]
             dead_letter=dead_letter,
             max_line_bytes=max_line_bytes,
+            min_rate_bytes=0 if off else min_rate,
+            min_rate_window=StreamConfig.min_rate_window if off else min_rate_window,
             retry=RetryPolicy(max_attempts=retries),
             http=HTTPConfig(connect_timeout=connect_timeout, read_timeout=read_timeout, verify_tls=not insecure),
         )

@@ -92,12 +92,26 @@ def _check_url(url: str) -> None:
     from pathlib import Path
     from urllib.parse import urlsplit
 
-    from streamer.http.redact import redact_url
+    from streamer.files import LOCAL_HOSTS
+    from streamer.redaction import redact_broken_url, redact_url
 
     if "://" not in url:  # a local path, as UrlSource reads it
         if not Path(url).expanduser().is_file():
             raise BadUsage(f"{redact_url(url)} has no scheme and is not a file (try https://{redact_url(url)})")
         return
-    scheme = urlsplit(url).scheme.lower()
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # parsed lazily: "Port out of range 0-65535" comes from here
+    except ValueError as exc:
+        raise BadUsage(f"URL {redact_broken_url(url)} is not a valid address: {exc}") from None
+    scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         raise BadUsage(f"URL {redact_url(url)} has scheme {scheme!r}: only http, https and file are read")
+    if scheme == "file":
+        if parts.netloc.lower() not in LOCAL_HOSTS:
+            raise BadUsage(f"URL {redact_url(url)} names host {parts.netloc!r}: only local files (file:///path) are read")
+        return
+    if not parts.hostname:
+        raise BadUsage(f"URL {redact_broken_url(url)} names no host")
+    if port == 0:
+        raise BadUsage(f"URL {redact_broken_url(url)} names port 0")

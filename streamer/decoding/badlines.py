@@ -26,6 +26,7 @@ from typing import Any, Literal
 import orjson
 
 from streamer.errors import ConfigError, DecodeError
+from streamer.files import read_regular_file
 from streamer.redaction import redact_text
 
 log = logging.getLogger("streamer.badlines")
@@ -108,7 +109,7 @@ class BadLines:
         """The entries an earlier run already wrote; a torn last line (power cut) is cut off."""
         path = Path(self.dead_letter)  # type: ignore[arg-type]
         try:
-            data = path.read_bytes()
+            data = read_regular_file(path)
         except FileNotFoundError:
             return set()
         if data and not data.endswith(b"\n"):

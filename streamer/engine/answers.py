@@ -22,8 +22,10 @@ import aiohttp
 import anyio
 
 from streamer.errors import PartError
+from streamer.files import LOCAL_HOSTS
 from streamer.http.redact import redact_url
 from streamer.http.responses import raise_for_response
+from streamer.redaction import redact_broken_url
 
 LOCAL_CHUNK = 1 << 18
 """Bytes per read of a local file: aiohttp's read buffer, so batches close as often."""
@@ -38,11 +40,17 @@ class Answer:
     """For messages: the redacted URL or the path."""
 
 
-def local_path(url: str) -> Path | None:
-    """The path of a ``file://`` URL (``None`` for any other URL)."""
+def local_path(url: str, label: str) -> Path | None:
+    """The path of a ``file://`` URL (``None`` for any other URL).
+
+    ``file://otherhost/path`` names a file on another machine: reading the
+    local ``/path`` instead would stream the wrong data, so it is refused.
+    """
     parts = urlsplit(url)
     if parts.scheme != "file":
         return None
+    if parts.netloc.lower() not in LOCAL_HOSTS:
+        raise PartError(label, f"file URL names host {parts.netloc!r}: only local files (file:///path) are read")
     return Path(unquote(parts.path))
 
 
@@ -62,6 +70,9 @@ async def http_answer(
     except aiohttp.TooManyRedirects as exc:
         last = redact_url(str(exc.request_info.real_url))
         raise PartError(label, f"too many redirects ({len(exc.history)}; the last to {last})") from None
+    except aiohttp.InvalidURL as exc:  # no host, a port out of range, a broken IPv6 address: final, not transient
+        why = f" ({exc.description})" if exc.description else ""
+        raise PartError(label, f"URL {redact_broken_url(str(exc.url))} is not a valid address{why}") from None
 
 
 @contextlib.asynccontextmanager

@@ -216,7 +216,7 @@ class PartDownload:
             raise
 
     def _open(self, url: str, headers: dict[str, str]) -> AsyncContextManager[Answer]:
-        path = local_path(url)
+        path = local_path(url, self.label)
         if path is not None:
             return file_answer(path, self.raw_offset, self.label)
         return http_answer(self._session, url, headers, self.label)

@@ -8,6 +8,7 @@ plane and every provider agree.
 from __future__ import annotations
 
 import email.utils
+import html
 import re
 import time
 from collections.abc import Mapping
@@ -84,7 +85,7 @@ def error_message_of(body: bytes) -> tuple[str | None, object]:
             return message, None
         if text[:512].lower().lstrip().startswith(("<!doctype html", "<html")) or "<body" in text[:2048].lower():
             title = _HTML_TITLE.search(text)  # an error page: its title, never the page
-            return (" ".join(title.group(1).split())[:200] if title else "an HTML page"), None
+            return (" ".join(html.unescape(title.group(1)).split())[:200] if title else "an HTML page"), None
         return (text[:300] or None), None
     if isinstance(doc, dict):
         for key in ("Message", "message", "detail", "title", "error", "error_description"):

@@ -10,7 +10,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import aiohttp
 
+from streamer.errors import ConfigError
 from streamer.http.redact import register_secret
+from streamer.redaction import redact_broken_url
 from streamer.schemas.registry import resolve
 from streamer.records import Compression, Format, Part, PartInfo
 
@@ -125,6 +127,10 @@ def as_url(url_or_path: str | Path) -> str:
     """A URL as given; a path (anything without ``scheme://``) as its absolute ``file://`` URL."""
     text = str(url_or_path)
     if "://" in text:
+        try:
+            urlsplit(text).port  # noqa: B018 - the port is parsed (and refused) only when read
+        except ValueError as exc:
+            raise ConfigError(f"URL {redact_broken_url(text)} is not a valid address: {exc}") from None
         return text
     return Path(text).expanduser().resolve().as_uri()
 

@@ -60,7 +60,13 @@ class DuckDBSink(EmbeddedSqlSink):
     def _connect(self) -> Any:
         import duckdb
 
-        conn = duckdb.connect(str(self.path))
+        from streamer.sinks.dbfiles import open_error, refuse_foreign_file
+
+        refuse_foreign_file(self.path, backend=self.backend, magic=b"DUCK", offset=8)
+        try:
+            conn = duckdb.connect(str(self.path))
+        except duckdb.Error as exc:
+            raise open_error(self.path, self.backend, exc) from None
         conn.execute(f"SET memory_limit = '{self.memory_limit}'")  # not connect(config=): other connections would clash
         return conn
 

@@ -10,10 +10,11 @@ back the next ``write`` and so the sockets.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO
 
 import anyio.to_thread
@@ -86,21 +87,37 @@ class JsonlSink:
 
     def _write(self, payload: bytes) -> None:
         assert self._stream is not None
-        self._stream.write(payload)
-        self._stream.flush()
+        with self._naming_the_file():
+            self._stream.write(payload)
+            self._stream.flush()
+            if self._fsync:
+                os.fsync(self._stream.fileno())
         self._length += len(payload)
-        if self._fsync:
-            os.fsync(self._stream.fileno())
+
+    @contextlib.contextmanager
+    def _naming_the_file(self) -> Iterator[None]:
+        """Put the output path on an ``OSError`` from write/flush/close.
+
+        A failed ``write()`` carries no filename: "No space left on device"
+        alone does not say which of the run's files filled up.
+        """
+        try:
+            yield
+        except OSError as exc:
+            if exc.filename is None and isinstance(self._target, (str, Path)):
+                exc.filename = os.fspath(self._target)
+            raise
 
     async def close(self, error: BaseException | None) -> None:
         if self._stream is None:
             return
         try:
             if self._owned:
-                if self._committing:
-                    self._stream.flush()
-                    os.fsync(self._stream.fileno())
-                self._stream.close()
+                with self._naming_the_file():
+                    if self._committing:
+                        self._stream.flush()
+                        os.fsync(self._stream.fileno())
+                    self._stream.close()
             else:
                 try:
                     self._stream.flush()

@@ -73,16 +73,25 @@ def _path(path: str, url: str, *, creates_parents: bool = False, database: bool 
 
 
 def ensure_writable(
-    path: str | os.PathLike[str], what: str, *, creates_parents: bool = False, with_directory: bool = False
+    path: str | os.PathLike[str],
+    what: str,
+    *,
+    creates_parents: bool = False,
+    with_directory: bool = False,
+    regular_file: bool = False,
 ) -> None:
     """Refuse, before anything is downloaded, a path this process could not write.
 
     The path itself when it exists, else its directory — or, when the writer
     ``creates_parents``, the nearest directory that exists; ``with_directory``:
-    its directory too (a database keeps its journal there).  ``what`` names
+    its directory too (a database keeps its journal there); ``regular_file``:
+    refuse an existing path that is not a plain file (a state or dead-letter
+    file is read back whole: ``/dev/zero`` would never end).  ``what`` names
     the option in the one-line error.
     """
     target = Path(path)
+    if regular_file and target.exists() and not target.is_file():
+        raise ConfigError(f"{what}: {target} is not a regular file")
     if not creates_parents and not target.parent.is_dir():
         raise ConfigError(f"{what}: cannot create {target}: directory {target.parent} does not exist")
     if with_directory and target.exists() and not os.access(target.parent, os.W_OK | os.X_OK):

@@ -45,10 +45,20 @@ class SqliteSink(EmbeddedSqlSink):
         self.synchronous = synchronous.upper()
 
     def _connect(self) -> Any:
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves, one per batch.
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        from streamer.sinks.dbfiles import open_error, refuse_foreign_file
+
+        refuse_foreign_file(self.path, backend=self.backend, magic=b"SQLite format 3\0")
+        try:
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves, one per batch.
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        except sqlite3.DatabaseError as exc:  # "unable to open database file"
+            raise open_error(self.path, self.backend, exc) from None
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        except sqlite3.DatabaseError as exc:  # "file is not a database", a read-only journal
+            conn.close()
+            raise open_error(self.path, self.backend, exc) from None
         return conn
 
     def _create_table_sql(self, table: str) -> str:

@@ -17,6 +17,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from streamer.files import read_regular_file
 from streamer.state.store import BaseStateStore, StateError
 
 STATE_FILE_MODE = 0o600
@@ -65,7 +66,7 @@ class JsonFileStateStore(BaseStateStore):
 
     def read(self) -> dict[str, Any] | None:
         try:
-            data = self.path.read_bytes()
+            data = read_regular_file(self.path)
         except FileNotFoundError:
             return None
         except OSError as exc:
