@@ -34,8 +34,13 @@ THROTTLE = 1.5e6
 
 
 def _worker_processes(cli: int) -> list[psutil.Process]:
-    """The Dask worker processes under the CLI (Dask titles them ``dask worker [address]``)."""
-    return [c for c in psutil.Process(cli).children(recursive=True) if " ".join(c.cmdline()).startswith("dask worker")]
+    """The Dask worker processes under the CLI: titled ``dask worker [address]`` where setproctitle is
+    installed, else the interpreters ``multiprocessing`` spawned for them (not its resource tracker)."""
+
+    def is_worker(command: str) -> bool:
+        return command.startswith("dask worker") or ("multiprocessing.spawn" in command and "resource_tracker" not in command)
+
+    return [c for c in psutil.Process(cli).children(recursive=True) if is_worker(" ".join(c.cmdline()))]
 
 
 async def _run_cli_killing_a_worker(
@@ -102,7 +107,7 @@ async def test_cli_on_a_scheduler_postgres_exactly_once_after_a_worker_kill(
             await conn.close()
 
     cluster = await anyio.to_thread.run_sync(two_workers, dask_client)
-    code, stderr = await _run_cli_killing_a_worker(sim, f"{postgres_dsn}?schema=dask_cli", under_way, cluster)
+    code, stderr = await _run_cli_killing_a_worker(sim, f"{postgres_dsn}?schema=dask_cli&layout=json", under_way, cluster)
     assert code == 0, stderr
     export = next(iter(sim.exports.values()))
     ids = [r[0] for r in (await postgres_rows(postgres_dsn, "dask_cli"))["order_item"]]

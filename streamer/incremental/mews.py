@@ -20,14 +20,17 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from datetime import datetime
 from urllib.parse import urlsplit
 
 from streamer.errors import ConfigError
 from streamer.incremental.bookmarks import BookmarkTracker, iso, parse_iso
 from streamer.incremental.windows import DEFAULT_LAG, Incremental, Window, change_windows
-from streamer.providers.mews.requests import MAX_UPDATED_SPAN, ExportRequest
 from streamer.records import PartInfo
+
+if TYPE_CHECKING:  # the Mews provider imports this module: its requests are imported on use
+    from streamer.providers.mews.requests import ExportRequest
 
 log = logging.getLogger("streamer.incremental")
 
@@ -97,6 +100,8 @@ class MewsIncremental:
 
     def _windows(self, key: str, start: datetime | None, end: datetime,
                  known: dict[tuple[str, int], str], entity: str) -> list[Window]:
+        from streamer.providers.mews.requests import MAX_UPDATED_SPAN
+
         saved = self.tracker.saved_window(key)
         if saved and saved.get("start") == (iso(start) if start else None):
             saved_end = parse_iso(saved["end"], key)

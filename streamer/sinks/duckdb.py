@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from streamer.errors import ConfigError
-from streamer.incremental.storage import is_not_older
+from streamer.record_versions import is_not_older
 from streamer.sinks.embedded import EmbeddedSqlSink
 from streamer.sinks.rows import Row
 from streamer.tables.dialects import DUCKDB

@@ -24,7 +24,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from streamer.errors import ConfigError
 from streamer.http.redact import redact_text, register_secret
 from streamer.records import Bookmarks
-from streamer.incremental.storage import newer_only, bookmark_ddl, bookmark_rows, bookmark_select, bookmark_upsert, bookmarks_from_rows
+from streamer.record_versions import newer_only
+from streamer.incremental.storage import bookmark_ddl, bookmark_rows, bookmark_select, bookmark_upsert, bookmarks_from_rows
 from streamer.records import Batch, Checkpoint
 from streamer.sinks.base import STORING
 from streamer.sinks.rows import (

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from streamer.sinks.embedded import EmbeddedSqlSink
-from streamer.incremental.storage import newer_only
+from streamer.record_versions import newer_only
 from streamer.sinks.rows import Row
 from streamer.tables.dialects import SQLITE
 from streamer.tables.state import TypedOptions, check_layout, require_arrow

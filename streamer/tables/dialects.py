@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streamer.incremental.storage import is_not_older
+from streamer.record_versions import is_not_older
 from streamer.tables.columns import KEY_COLUMN, Column, Kind, TableSchema
 
 TABLES_TABLE = "_streamer_tables"
