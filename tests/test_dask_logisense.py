@@ -72,7 +72,7 @@ async def test_workers_resign_links_and_a_killed_worker_resumes_exactly_once(das
     for spec in specs:
         carried = pickle.dumps(spec)
         assert USER.encode() not in carried and PASSWORD.encode() not in carried and SECRET.encode() not in carried
-        assert spec.url is None and spec.export_id in {str(h.identity) for h in histories}
+        assert spec.url is None and spec.info.export_id in {str(h.identity) for h in histories}
         assert spec.provider_config["client_id"] == CLIENT_ID
 
 

@@ -54,7 +54,7 @@ async def test_workers_resign_expired_mews_urls_and_every_record_lands_once(mews
     for spec in specs:
         carried = pickle.dumps(spec)
         assert DEMO_ACCESS_TOKEN.encode() not in carried and DEMO_CLIENT_TOKEN.encode() not in carried
-        assert spec.url is None and spec.export_id == exports[0].id
+        assert spec.url is None and spec.info.export_id == exports[0].id
 
 
 async def test_a_worker_without_the_tokens_fails_the_part_in_one_line(dask_client: Any, tmp_path: Path) -> None:  # noqa: F811

@@ -50,7 +50,7 @@ async def test_workers_sign_links_themselves_and_stream_zip_members_once(dask_cl
     for spec in specs:
         carried = pickle.dumps(spec)
         assert state.api_key.encode() not in carried and state.jwt.encode() not in carried
-        assert spec.url is None and spec.export_id in {zipped.id, plain.id}
+        assert spec.url is None and spec.info.export_id in {zipped.id, plain.id}
 
 
 async def test_a_worker_without_the_key_fails_the_part_in_one_line(dask_client: Any, tmp_path: Path) -> None:  # noqa: F811

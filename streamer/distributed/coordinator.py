@@ -186,15 +186,8 @@ def _first_error_raised() -> Iterator[None]:
 
 def _spec(source: Source, part: Part, sink_url: str, config: StreamConfig, run_id: str) -> PartSpec:
     url, provider_config = codec_for(source.name).describe(source, part)
-    info = part.info
     return PartSpec(
-        provider=info.source,
-        key=info.key,
-        index=info.index,
-        name=info.describe(),
-        entity_type=info.entity_type,
-        export_id=info.export_id,
-        group=info.group,
+        info=part.info,
         size=part.size,
         format=part.format,
         compression=part.compression,

@@ -51,7 +51,7 @@ class LogisenseCodec:
         }
 
     def rebuild(self, spec: PartSpec) -> Source:
-        if spec.export_id is None:
+        if spec.info.export_id is None:
             raise ConfigError(f"{spec.name}: a LogiSense part spec needs its DataExportHistory id")
         return _LogisensePart(spec)
 
@@ -72,7 +72,7 @@ class _LogisensePart:
             username=found.get("LOGISENSE_USERNAME"),
             password=found.get("LOGISENSE_PASSWORD"),
             client_secret=found.get("LOGISENSE_CLIENT_SECRET"),
-            history_ids=[int(self.spec.export_id or 0)],
+            history_ids=[int(self.spec.info.export_id or 0)],
             cancel_on_abort=False,  # the coordinator's export, not this worker's
             url_ttl=config["url_ttl"],
             check_row_count=config["check_row_count"],

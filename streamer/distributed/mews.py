@@ -57,14 +57,14 @@ class _MewsPart:
     name = "mews"
 
     def __init__(self, spec: PartSpec) -> None:
-        if spec.export_id is None or spec.entity_type is None:
+        if spec.info.export_id is None or spec.info.entity_type is None:
             raise ConfigError(f"{spec.name}: a Mews part spec needs its export id and entity type")
         self.spec = spec
 
     async def parts(self, session: aiohttp.ClientSession) -> AsyncIterator[Part]:
         spec, config = self.spec, self.spec.provider_config
         credentials = _credentials(config)
-        export_id, entity = spec.export_id, spec.entity_type
+        export_id, entity = spec.info.export_id, spec.info.entity_type
         assert export_id is not None and entity is not None
         check = ExportLifecycle(MewsClient(credentials, session, retry=config["retry"]), [config["request"]])
         export = (await check.get_all([export_id])).get(export_id)
@@ -91,7 +91,7 @@ class _MewsPart:
         )
         async with contextlib.aclosing(source.parts(session)) as parts:
             async for part in parts:
-                if part.info.index == spec.index:
+                if part.info.index == spec.info.index:
                     yield part
                     return
-        raise ExportError(f"Mews {entity} export {export_id} has no file {spec.index + 1}")
+        raise ExportError(f"Mews {entity} export {export_id} has no file {spec.info.index + 1}")

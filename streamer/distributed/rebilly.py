@@ -49,7 +49,7 @@ class RebillyCodec:
         }
 
     def rebuild(self, spec: PartSpec) -> Source:
-        if spec.export_id is None:
+        if spec.info.export_id is None:
             raise ConfigError(f"{spec.name}: a Rebilly part spec needs its export id")
         return _RebillyPart(spec)
 
@@ -68,7 +68,7 @@ class _RebillyPart:
             organization_id=config["organization_id"],
             api_key=found.get(KEY_VARIABLE),
             jwt=found.get(JWT_VARIABLE),
-            export_ids=[self.spec.export_id or ""],
+            export_ids=[self.spec.info.export_id or ""],
             base_url=config["base_url"],
             path_prefix=config["path_prefix"],
             retry=retry,

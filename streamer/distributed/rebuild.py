@@ -39,6 +39,6 @@ async def the_part(source: Source, session: aiohttp.ClientSession, spec: PartSpe
     """Yield the single part of a source rebuilt for ``spec``, with the coordinator's index."""
     async with contextlib.aclosing(source.parts(session)) as parts:  # type: ignore[type-var]
         async for part in parts:
-            yield replace(part, info=replace(part.info, index=spec.index))
+            yield replace(part, info=replace(part.info, index=spec.info.index))
             return
     raise ExportError(f"{spec.name}: the rebuilt {spec.provider} source has no part on this worker")

@@ -24,7 +24,7 @@ import aiohttp
 from streamer.distributed.specs import PartSpec
 from streamer.errors import ConfigError
 from streamer.providers.base import Source
-from streamer.records import Part, PartInfo
+from streamer.records import Part
 
 
 class PartCodec(Protocol):
@@ -62,16 +62,8 @@ class UrlCodec:
     def rebuild(self, spec: PartSpec) -> Source:
         if spec.url is None:
             raise ConfigError(f"{spec.name}: the part spec carries no URL")
-        info = PartInfo(
-            source=spec.provider,
-            index=spec.index,
-            entity_type=spec.entity_type,
-            export_id=spec.export_id,
-            name=spec.name,
-            group=spec.group,
-        )
         part = Part(
-            info=info,
+            info=spec.info,
             url=spec.url,
             size=spec.size,
             format=spec.format,  # type: ignore[arg-type]

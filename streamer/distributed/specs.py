@@ -18,6 +18,7 @@ from typing import Any
 
 from streamer.engine.config import StreamConfig
 from streamer.errors import StreamerError
+from streamer.records import PartInfo
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -26,15 +27,8 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 class PartSpec:
     """One part of one export, as a worker needs it to stream the part on its own."""
 
-    provider: str
-    """Provider name (``Source.name``): picks the rebuilder on the worker."""
-    key: str
-    """The part key (``PartInfo.key``): checkpoints, leases and the Dask task key."""
-    index: int
-    name: str
-    entity_type: str | None
-    export_id: str | None
-    group: str | None
+    info: PartInfo
+    """The part's identity as the coordinator saw it: key, label, entity type, schema."""
     size: int | None
     format: str
     compression: str
@@ -47,6 +41,21 @@ class PartSpec:
     """The file's URL, for providers whose parts are plain URLs (nothing to re-sign)."""
     provider_config: Mapping[str, Any] = field(default_factory=dict)
     """Non-secret provider settings (base URL, entity type, ...); credentials never."""
+
+    @property
+    def key(self) -> str:
+        """The part key: checkpoints, leases and (through :func:`task_key`) the Dask task key."""
+        return self.info.key
+
+    @property
+    def name(self) -> str:
+        """The part's label for errors and progress."""
+        return self.info.describe()
+
+    @property
+    def provider(self) -> str:
+        """Provider name (``Source.name``): picks the rebuilder on the worker."""
+        return self.info.source
 
     @property
     def task_key(self) -> str:
