@@ -32,7 +32,7 @@ import anyio
 import anyio.to_thread
 
 from streamer.distributed.sources import codec_for
-from streamer.distributed.specs import ClusterPartError, PartResult, PartSpec
+from streamer.distributed.specs import COUNTERS, PART_COUNTERS, ClusterPartError, PartResult, PartSpec, counters
 from streamer.distributed.targets import target_for, url_password
 from streamer.distributed.worker import progress_topic, stream_part
 from streamer.engine.config import StreamConfig
@@ -241,9 +241,6 @@ def _report(on_progress: ProgressHook, stats: RunStats) -> None:
         log.exception("on_progress hook failed (the export goes on)")
 
 
-_COUNTERS = ("records", "bytes", "batches", "retries", "url_refreshes")
-
-
 class _Board:
     """The run's counters, from every attempt of every part.
 
@@ -274,7 +271,7 @@ class _Board:
             attempts = self._attempts.setdefault(msg["key"], {})
             if attempt not in attempts and attempts:
                 log.warning("%s: restarted on worker %s (an earlier attempt stopped)", msg["key"], msg["worker"])
-            attempts[attempt] = {name: int(msg[name]) for name in _COUNTERS}
+            attempts[attempt] = {name: int(msg[name]) for name in COUNTERS}
             self._sum()
 
     def finish(self, result: PartResult) -> None:
@@ -282,9 +279,7 @@ class _Board:
             log.info("%s: resumed after line %d on %s", result.key, result.resumed_from_line, result.worker)
         with self._lock:
             self._final.add(result.attempt)
-            self._attempts.setdefault(result.key, {})[result.attempt] = {
-                name: getattr(result, name) for name in _COUNTERS
-            }
+            self._attempts.setdefault(result.key, {})[result.attempt] = counters(result)
             self._skipped[result.key] = result.skipped_lines
             part = self.stats.parts.get(result.key)
             if part is not None:
@@ -295,20 +290,18 @@ class _Board:
 
     def _sum(self) -> None:
         stats = self.stats
-        totals = dict.fromkeys(_COUNTERS, 0)
+        totals = dict.fromkeys(COUNTERS, 0)
         for key, attempts in self._attempts.items():
             part = stats.parts.get(key)
-            part_totals = dict.fromkeys(_COUNTERS, 0)
+            part_totals = dict.fromkeys(COUNTERS, 0)
             for counters in attempts.values():
                 for name, value in counters.items():
                     part_totals[name] += value
-            for name in _COUNTERS:
+            for name in COUNTERS:
                 totals[name] += part_totals[name]
             if part is not None:
-                part.records = part_totals["records"]
-                part.bytes = part_totals["bytes"]
-                part.retries = part_totals["retries"]
-                part.url_refreshes = part_totals["url_refreshes"]
+                for name in PART_COUNTERS:
+                    setattr(part, name, part_totals[name])
         for name, value in totals.items():
             setattr(stats, name, value)
         stats.skipped_lines = sum(self._skipped.values())

@@ -101,6 +101,19 @@ class PartResult:
     """Peak resident memory of the worker process so far, in bytes."""
 
 
+COUNTERS = ("records", "bytes", "batches", "retries", "url_refreshes")
+"""The :class:`~streamer.engine.stats.RunStats` counters an attempt reports: live in its progress
+events, and at its end in its :class:`PartResult`; the coordinator sums them per part."""
+
+PART_COUNTERS = tuple(name for name in COUNTERS if name != "batches")
+"""Those a part's :class:`~streamer.engine.stats.PartStats` keeps."""
+
+
+def counters(stats: Any) -> dict[str, int]:
+    """The :data:`COUNTERS` of a ``RunStats`` or a ``PartResult``."""
+    return {name: int(getattr(stats, name)) for name in COUNTERS}
+
+
 class ClusterPartError(StreamerError):
     """A part failed on a worker; the message is the worker's one-line error, prefixed by the part.
 

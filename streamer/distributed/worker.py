@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from streamer.distributed.sources import rebuild_source
-from streamer.distributed.specs import ClusterPartError, PartResult, PartSpec
+from streamer.distributed.specs import ClusterPartError, PartResult, PartSpec, counters
 from streamer.distributed.targets import target_for
 from streamer.engine.runner import run_export
 from streamer.engine.stats import RunStats
@@ -70,11 +70,7 @@ async def _stream_part(spec: PartSpec) -> PartResult:
     return PartResult(
         key=spec.key,
         attempt=attempt,
-        records=stats.records,
-        bytes=stats.bytes,
-        batches=stats.batches,
-        retries=stats.retries,
-        url_refreshes=stats.url_refreshes,
+        **counters(stats),
         skipped_lines=stats.skipped_lines,
         resumed_from_line=int(resumed["line"]),
         already_done=bool(resumed["done"]),
@@ -91,11 +87,7 @@ def _progress(key: str, attempt: str, worker: str, stats: RunStats) -> dict[str,
         "attempt": attempt,
         "worker": worker,
         "pid": os.getpid(),
-        "records": stats.records,
-        "bytes": stats.bytes,
-        "batches": stats.batches,
-        "retries": stats.retries,
-        "url_refreshes": stats.url_refreshes,
+        **counters(stats),
     }
 
 
