@@ -25,6 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -116,29 +117,22 @@ async def run_on_cluster(
     return stats
 
 
+@dataclass(eq=False)
 class _Submissions:
     """The run's tasks: submitted as the source yields parts, collected as they finish."""
 
-    def __init__(
-        self,
-        source: Source,
-        sink_url: str,
-        config: StreamConfig,
-        run_id: str,
-        committed: Mapping[str, Checkpoint],
-        client: Any,
-        board: _Board,
-    ) -> None:
-        self.source = source
-        self.sink_url = sink_url
-        self.config = config
-        self.run_id = run_id
-        self.committed = committed
-        self.client = client
-        self.board = board
-        self.calls = _Calls(client)
-        self.tasks: dict[str, Any] = {}
-        self.submitted_all = anyio.Event()
+    source: Source
+    sink_url: str
+    config: StreamConfig
+    run_id: str
+    committed: Mapping[str, Checkpoint]
+    client: Any
+    board: _Board
+    tasks: dict[str, Any] = field(default_factory=dict, init=False)
+    submitted_all: anyio.Event = field(default_factory=anyio.Event, init=False)
+
+    def __post_init__(self) -> None:
+        self.calls = _Calls(self.client)
 
     async def submit_parts(self, session: aiohttp.ClientSession) -> None:
         """One task per part not yet delivered, as soon as the source yields it."""

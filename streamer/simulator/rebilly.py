@@ -38,7 +38,7 @@ import time
 import uuid
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -96,67 +96,52 @@ class RebillyExport:
         return str(self.body["resource"])
 
 
+@dataclass(eq=False, repr=False)
 class RebillySim:
     """State and knobs of the simulated Rebilly API (``sim.rebilly`` after :func:`install`)."""
 
-    def __init__(
-        self,
-        sim: Simulator,
-        *,
-        api_key: str = "sim-rebilly-secret-key",
-        jwt: str = "sim.rebilly.jwt-token",
-        records: int = 1000,
-        timeline: dict[str, int] | None = None,
-        zip_threshold: int = 1_000_000,
-        zip_part_records: int | None = None,
-        zip_streamed: bool = False,
-        max_records: int = 10_000_000,
-        throttle_rate: float = 0.0,
-        throttle_first: int = 0,
-        retry_after: int = 1,
-        links: tuple[str, ...] = ("download", "signedLink"),
-        url_ttl: float | None = None,
-        seed: int = 0,
-    ) -> None:
-        self.sim = sim
-        self.api_key = api_key
-        self.jwt = jwt
-        self.records = records
-        """Records of an export created through the API."""
-        self.timeline = timeline if timeline is not None else {"pending": 1, "queued": 1, "processing": 1}
-        """GETs an export spends in each in-progress status before completing."""
-        self.zip_threshold = zip_threshold
-        self.zip_part_records = zip_part_records
-        """Records per ZIP member (default: ``zip_threshold``)."""
-        self.zip_streamed = zip_streamed
-        """Write ZIPs as a streaming writer does: sizes in data descriptors (flag bit 3)."""
-        self.max_records = max_records
-        self.throttle_rate = throttle_rate
-        self.throttle_first = throttle_first
-        """The next N API calls get 429 (deterministic, for tests)."""
-        self.retry_after = retry_after
-        self.links = links
-        """Which download links a completed export carries: ``download``, ``signedLink``, ``fileId``,
-        ``embedded`` (``_embedded.file``, when the GET asks for ``expand=file``)."""
-        self.url_ttl = url_ttl
-        self.fail_next: str | None = None
-        """``failureReason`` for the next created export (which then fails)."""
-        self.exports: dict[str, RebillyExport] = {}
-        self.requests: list[dict[str, Any]] = []
-        """Every API request: method, path, query, headers, JSON body (for spec checks in tests)."""
-        self.responses: list[dict[str, Any]] = []
-        """Every API response: method, route, status, headers, JSON body."""
-        self.throttled = 0
-        self._rng = random.Random(seed)
-        self._seed = seed
-        self.clock = SimClock()
-        self.changes: dict[str, ChangingRecords] = {}
-        """Resource → records that change over time; exports honour ``dateRange`` on ``updatedTime``."""
+    sim: Simulator
+    _: KW_ONLY
+    api_key: str = "sim-rebilly-secret-key"
+    jwt: str = "sim.rebilly.jwt-token"
+    records: int = 1000
+    """Records of an export created through the API."""
+    timeline: dict[str, int] = field(default_factory=lambda: {"pending": 1, "queued": 1, "processing": 1})
+    """GETs an export spends in each in-progress status before completing."""
+    zip_threshold: int = 1_000_000
+    zip_part_records: int | None = None
+    """Records per ZIP member (default: ``zip_threshold``)."""
+    zip_streamed: bool = False
+    """Write ZIPs as a streaming writer does: sizes in data descriptors (flag bit 3)."""
+    max_records: int = 10_000_000
+    throttle_rate: float = 0.0
+    throttle_first: int = 0
+    """The next N API calls get 429 (deterministic, for tests)."""
+    retry_after: int = 1
+    links: tuple[str, ...] = ("download", "signedLink")
+    """Which download links a completed export carries: ``download``, ``signedLink``, ``fileId``,
+    ``embedded`` (``_embedded.file``, when the GET asks for ``expand=file``)."""
+    url_ttl: float | None = None
+    seed: int = 0
+    fail_next: str | None = field(default=None, init=False)
+    """``failureReason`` for the next created export (which then fails)."""
+    exports: dict[str, RebillyExport] = field(default_factory=dict, init=False)
+    requests: list[dict[str, Any]] = field(default_factory=list, init=False)
+    """Every API request: method, path, query, headers, JSON body (for spec checks in tests)."""
+    responses: list[dict[str, Any]] = field(default_factory=list, init=False)
+    """Every API response: method, route, status, headers, JSON body."""
+    throttled: int = field(default=0, init=False)
+    clock: SimClock = field(default_factory=SimClock, init=False)
+    changes: dict[str, ChangingRecords] = field(default_factory=dict, init=False)
+    """Resource → records that change over time; exports honour ``dateRange`` on ``updatedTime``."""
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
 
     def track_changes(self, resource: str, *, records: int = 200, **options: Any) -> ChangingRecords:
         """Serve ``resource`` from records that change as the returned object's ``advance`` is called."""
         make = BUILDERS.get(resource, _transaction)
-        dataset = ChangingRecords(resource, records=records, clock=self.clock, seed=self._seed,
+        dataset = ChangingRecords(resource, records=records, clock=self.clock, seed=self.seed,
                                   builder=lambda rng: make(rng, 0), fields=("id", "createdTime", "updatedTime"),
                                   **options)
         self.changes[resource] = dataset
@@ -209,7 +194,7 @@ class RebillySim:
             export.records = len(export.snapshot)
         elif _date_range(body) != (None, None):  # only the generated records changed in the range
             export.generated = export.records
-            export.records = _in_range_count(export, self._seed, export.records)
+            export.records = _in_range_count(export, self.seed, export.records)
         self.exports[export.id] = export
         return export
 
@@ -217,7 +202,7 @@ class RebillySim:
         if export.content is None:
             export.content, export.ids, export.zipped = build_file(
                 export, threshold=self.zip_threshold, part_records=self.zip_part_records,
-                streamed=self.zip_streamed, seed=self._seed,
+                streamed=self.zip_streamed, seed=self.seed,
             )
         return export.content
 
