@@ -288,8 +288,8 @@ class _Board:
         for key, attempts in self._attempts.items():
             part = stats.parts.get(key)
             part_totals = dict.fromkeys(COUNTERS, 0)
-            for counters in attempts.values():
-                for name, value in counters.items():
+            for attempt_counters in attempts.values():
+                for name, value in attempt_counters.items():
                     part_totals[name] += value
             for name in COUNTERS:
                 totals[name] += part_totals[name]

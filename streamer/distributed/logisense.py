@@ -14,12 +14,10 @@ from ``History/{id}/Download`` on the worker.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
-
-from streamer.distributed.rebuild import the_part, worker_environment
+from streamer.distributed.rebuild import vendor_part, worker_environment
 from streamer.distributed.specs import PartSpec
 from streamer.errors import ConfigError
 from streamer.providers.base import Source
@@ -30,6 +28,28 @@ USER_VARIABLES = ("LOGISENSE_USERNAME", "LOGISENSE_PASSWORD")
 SECRET_VARIABLES = ("LOGISENSE_CLIENT_SECRET",)
 CLIENT_ID_VARIABLE = "LOGISENSE_CLIENT_ID"
 """Overrides the client id the spec carries, as ``--client-id``'s variable does at the CLI."""
+
+
+def _logisense_source(spec: PartSpec) -> LogisenseSource:
+    config = spec.provider_config
+    found = worker_environment("LogiSense", USER_VARIABLES, SECRET_VARIABLES)
+    return LogisenseSource(
+        base_url=config["base_url"],
+        auth_url=config["login_url"],
+        client_id=os.environ.get(CLIENT_ID_VARIABLE) or config["client_id"],
+        username=found.get("LOGISENSE_USERNAME"),
+        password=found.get("LOGISENSE_PASSWORD"),
+        client_secret=found.get("LOGISENSE_CLIENT_SECRET"),
+        history_ids=[int(spec.info.export_id or 0)],
+        cancel_on_abort=False,  # the coordinator's export, not this worker's
+        url_ttl=config["url_ttl"],
+        check_row_count=config["check_row_count"],
+        status_names=config["status_names"],
+        csv_options=config["csv_options"],
+        poll_interval=config["poll_interval"],
+        timeout=config["timeout"],
+        retry=config["retry"],
+    )
 
 
 class LogisenseCodec:
@@ -51,36 +71,4 @@ class LogisenseCodec:
         }
 
     def rebuild(self, spec: PartSpec) -> Source:
-        if spec.info.export_id is None:
-            raise ConfigError(f"{spec.name}: a LogiSense part spec needs its DataExportHistory id")
-        return _LogisensePart(spec)
-
-
-class _LogisensePart:
-    name = "logisense"
-
-    def __init__(self, spec: PartSpec) -> None:
-        self.spec = spec
-
-    async def parts(self, session: aiohttp.ClientSession) -> AsyncIterator[Part]:
-        config = self.spec.provider_config
-        found = worker_environment("LogiSense", USER_VARIABLES, SECRET_VARIABLES)
-        source = LogisenseSource(
-            base_url=config["base_url"],
-            auth_url=config["login_url"],
-            client_id=os.environ.get(CLIENT_ID_VARIABLE) or config["client_id"],
-            username=found.get("LOGISENSE_USERNAME"),
-            password=found.get("LOGISENSE_PASSWORD"),
-            client_secret=found.get("LOGISENSE_CLIENT_SECRET"),
-            history_ids=[int(self.spec.info.export_id or 0)],
-            cancel_on_abort=False,  # the coordinator's export, not this worker's
-            url_ttl=config["url_ttl"],
-            check_row_count=config["check_row_count"],
-            status_names=config["status_names"],
-            csv_options=config["csv_options"],
-            poll_interval=config["poll_interval"],
-            timeout=config["timeout"],
-            retry=config["retry"],
-        )
-        async for part in the_part(source, session, self.spec):
-            yield part
+        return vendor_part(spec, _logisense_source, vendor="LogiSense", export_id="DataExportHistory id")

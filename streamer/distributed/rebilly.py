@@ -17,12 +17,10 @@ own ``GET`` of the export.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
-
-from streamer.distributed.rebuild import the_part, worker_environment
+from streamer.distributed.rebuild import vendor_part, worker_environment
 from streamer.distributed.specs import PartSpec
 from streamer.errors import ConfigError
 from streamer.providers.base import Source
@@ -31,6 +29,22 @@ from streamer.records import Part
 
 KEY_VARIABLE = "REBILLY_API_KEY"
 JWT_VARIABLE = "REBILLY_JWT"
+
+
+def _rebilly_source(spec: PartSpec) -> RebillySource:
+    config = spec.provider_config
+    found = worker_environment("Rebilly", (JWT_VARIABLE,), (KEY_VARIABLE,))
+    retry = config["retry"]
+    return RebillySource(
+        organization_id=config["organization_id"],
+        api_key=found.get(KEY_VARIABLE),
+        jwt=found.get(JWT_VARIABLE),
+        export_ids=[spec.info.export_id or ""],
+        base_url=config["base_url"],
+        path_prefix=config["path_prefix"],
+        retry=retry,
+        max_rate_limit_wait=retry.max_retry_after,
+    )
 
 
 class RebillyCodec:
@@ -49,30 +63,4 @@ class RebillyCodec:
         }
 
     def rebuild(self, spec: PartSpec) -> Source:
-        if spec.info.export_id is None:
-            raise ConfigError(f"{spec.name}: a Rebilly part spec needs its export id")
-        return _RebillyPart(spec)
-
-
-class _RebillyPart:
-    name = "rebilly"
-
-    def __init__(self, spec: PartSpec) -> None:
-        self.spec = spec
-
-    async def parts(self, session: aiohttp.ClientSession) -> AsyncIterator[Part]:
-        config = self.spec.provider_config
-        found = worker_environment("Rebilly", (JWT_VARIABLE,), (KEY_VARIABLE,))
-        retry = config["retry"]
-        source = RebillySource(
-            organization_id=config["organization_id"],
-            api_key=found.get(KEY_VARIABLE),
-            jwt=found.get(JWT_VARIABLE),
-            export_ids=[self.spec.info.export_id or ""],
-            base_url=config["base_url"],
-            path_prefix=config["path_prefix"],
-            retry=retry,
-            max_rate_limit_wait=retry.max_retry_after,
-        )
-        async for part in the_part(source, session, self.spec):
-            yield part
+        return vendor_part(spec, _rebilly_source, vendor="Rebilly", export_id="export id")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator
-from dataclasses import replace
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
 
 import aiohttp
 
@@ -42,3 +42,25 @@ async def the_part(source: Source, session: aiohttp.ClientSession, spec: PartSpe
             yield replace(part, info=replace(part.info, index=spec.info.index))
             return
     raise ExportError(f"{spec.name}: the rebuilt {spec.provider} source has no part on this worker")
+
+
+@dataclass(frozen=True)
+class VendorPart:
+    """A vendor source built on the worker (``build``, from the spec and this worker's environment),
+    narrowed to the spec's one part.  Built when the engine asks for parts, not when the task starts."""
+
+    name: str
+    spec: PartSpec
+    build: Callable[[PartSpec], Source]
+
+    async def parts(self, session: aiohttp.ClientSession) -> AsyncIterator[Part]:
+        async for part in the_part(self.build(self.spec), session, self.spec):
+            yield part
+
+
+def vendor_part(spec: PartSpec, build: Callable[[PartSpec], Source], *, vendor: str, export_id: str) -> VendorPart:
+    """The :class:`VendorPart` of ``spec``; refuses a spec without the export id (``export_id`` names
+    it as the vendor does), which is all a worker has to find the coordinator's export by."""
+    if spec.info.export_id is None:
+        raise ConfigError(f"{spec.name}: a {vendor} part spec needs its {export_id}")
+    return VendorPart(spec.provider, spec, build)
