@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 
 from streamer.errors import ConfigError
@@ -153,21 +154,25 @@ def _dir(path: str, params: dict[str, str], url: str, with_metadata: bool) -> Si
 def _sqlite(path: str, params: dict[str, str], url: str, with_metadata: bool) -> Sink:
     from streamer.sinks.sqlite import SqliteSink
 
-    prefix = params.pop("table_prefix", "")
-    synchronous = params.pop("synchronous", "NORMAL")
-    layout, typed = options_from_params(params)
-    _no_more(params, url, "sqlite")
-    return SqliteSink(_path(path, url, database=True), table_prefix=prefix, synchronous=synchronous, layout=layout, typed=typed)
+    options = _table_options(params, url, "sqlite", synchronous="NORMAL")
+    return SqliteSink(_path(path, url, database=True), **options)
 
 
 def _duckdb(path: str, params: dict[str, str], url: str, with_metadata: bool) -> Sink:
     from streamer.sinks.duckdb import DuckDBSink
 
-    prefix = params.pop("table_prefix", "")
-    memory_limit = params.pop("memory_limit", "256MB")
-    layout, typed = options_from_params(params)
-    _no_more(params, url, "duckdb")
-    return DuckDBSink(_path(path, url, database=True), table_prefix=prefix, layout=layout, typed=typed, memory_limit=memory_limit)
+    options = _table_options(params, url, "duckdb", memory_limit="256MB")
+    return DuckDBSink(_path(path, url, database=True), **options)
+
+
+def _table_options(params: dict[str, str], url: str, scheme: str, **own: str) -> dict[str, Any]:
+    """A file database's keyword arguments: ``table_prefix``, its ``own`` options (name → default),
+    ``layout``/``typed``; refuses any other parameter."""
+    options: dict[str, Any] = {"table_prefix": params.pop("table_prefix", "")}
+    options.update({name: params.pop(name, default) for name, default in own.items()})
+    options["layout"], options["typed"] = options_from_params(params)
+    _no_more(params, url, scheme)
+    return options
 
 
 def _postgres(path: str, params: dict[str, str], url: str, with_metadata: bool) -> Sink:
