@@ -27,6 +27,7 @@ from streamer.http.sizes import probe_sizes
 from streamer.providers.rebilly import ExportRequest
 from streamer.simulator import FaultPlan, Simulator
 from streamer.simulator.logisense import install as install_logisense
+from tests.support.local_server import serve_locally
 from tests.support.rebilly import make_source, rebilly_sim
 
 FAST = StreamConfig(retry=RetryPolicy(initial_delay=0.02, jitter=0.02))
@@ -75,19 +76,11 @@ async def test_a_slow_or_refusing_server_delays_the_run_by_the_timeout_at_most()
     app = web.Application()
     app.router.add_get("/slow.jsonl", slow)
     app.router.add_get("/refused.jsonl", refused)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        async with aiohttp.ClientSession() as session:
-            started = time.monotonic()
-            urls = [f"http://127.0.0.1:{port}/slow.jsonl", f"http://127.0.0.1:{port}/refused.jsonl"]
-            sizes = await probe_sizes(session, urls, {}, timeout=0.3)
-            waited = time.monotonic() - started
-    finally:
-        await runner.cleanup()
+    async with serve_locally(app, shutdown_timeout=0.1) as base_url, aiohttp.ClientSession() as session:
+        started = time.monotonic()
+        urls = [f"{base_url}/slow.jsonl", f"{base_url}/refused.jsonl"]
+        sizes = await probe_sizes(session, urls, {}, timeout=0.3)
+        waited = time.monotonic() - started
     assert sizes == [None, None]
     assert 0.25 < waited < 1.5, waited
 

@@ -20,6 +20,7 @@ from streamer import RetryPolicy, StreamConfig, stream_urls
 from streamer.decoding.badlines import BadLines
 from streamer.errors import DecodeError, RetryableHTTPError, StreamerError
 from streamer.http.redact import redact_url
+from tests.support.local_server import serve_locally
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(60)]
 
@@ -33,14 +34,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def _serve(handler: Handler) -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_get("/{name}", handler)
-    runner = web.AppRunner(app, shutdown_timeout=0.2)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-    finally:
-        await runner.cleanup()
+    async with serve_locally(app, shutdown_timeout=0.2) as base_url:
+        yield base_url
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from streamer.http.redact import register_secret
 from streamer.simulator import FaultPlan, Simulator
 from tests.support.faults import SimSource
 from tests.support.require import require_module
+from tests.support.local_server import serve_locally
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(60)]
 
@@ -67,17 +68,10 @@ async def test_a_token_echoed_by_a_server_is_masked_in_the_error(tmp_path):
 
     app = web.Application()
     app.router.add_get("/x.jsonl", echo)
-    runner = web.AppRunner(app, shutdown_timeout=0.2)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with serve_locally(app, shutdown_timeout=0.2) as base_url:
         with pytest.raises(PartError) as info:
-            async for _ in stream_urls([f"http://127.0.0.1:{port}/x.jsonl?sig=abc&expires=1"]):
+            async for _ in stream_urls([f"{base_url}/x.jsonl?sig=abc&expires=1"]):
                 pass
-    finally:
-        await runner.cleanup()
     _assert_clean(str(info.value), "the error")
     assert "***" in str(info.value)
 
