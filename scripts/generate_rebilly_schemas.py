@@ -1,6 +1,6 @@
 """Generate streamer/schemas/rebilly.py from Rebilly's OpenAPI definition.
 
-Usage: python scripts/generate_rebilly_schemas.py --mirror GIT_DIR [--commit REV]
+Usage: python scripts/generate_rebilly_schemas.py (--mirror GIT_DIR [--commit REV] | --tree tests/data/rebilly_openapi)
 
 Every ``components/schemas/*DataExport.yaml`` names one exportable resource
 (its one-value ``resource`` enum: ``customers``, ``transactions``, ...); the
@@ -35,19 +35,35 @@ import yaml
 
 OUTPUT = Path(__file__).resolve().parent.parent / "streamer" / "schemas" / "rebilly.py"
 SCHEMAS_DIR = "openapi/components/schemas"
+SNAPSHOT = OUTPUT.parents[2] / "tests" / "data" / "rebilly_openapi"
 
 
 class Spec:
-    def __init__(self, mirror: str, commit: str) -> None:
-        self.mirror, self.commit = mirror, commit
+    """The definition's files at one commit: from a git mirror, or from the vendored snapshot
+    (``tests/data/rebilly_openapi``, the files under ``openapi/`` at their paths; its README
+    names the commit), so the suite can check the generated module without a network."""
+
+    def __init__(self, mirror: str | None, commit: str, tree: Path | None = None) -> None:
+        self.mirror, self.commit, self.tree = mirror, commit, tree
         self._cache: dict[str, Any] = {}
 
     def git(self, *args: str) -> str:
         return subprocess.run(["git", "--git-dir", self.mirror, *args], check=True, capture_output=True, text=True).stdout
 
+    def read(self, path: str) -> str:
+        if self.tree is None:
+            return self.git("show", f"{self.commit}:{path}")
+        return (self.tree / posixpath.relpath(path, "openapi")).read_text()
+
+    def listing(self, folder: str) -> list[str]:
+        """The files of ``folder`` (a path under ``openapi/``)."""
+        if self.tree is None:
+            return self.git("ls-tree", "--name-only", self.commit, f"{folder}/").split()
+        return sorted(f"{folder}/{p.name}" for p in (self.tree / posixpath.relpath(folder, "openapi")).iterdir())
+
     def load(self, path: str) -> Any:
         if path not in self._cache:
-            self._cache[path] = yaml.safe_load(self.git("show", f"{self.commit}:{path}"))
+            self._cache[path] = yaml.safe_load(self.read(path))
         return self._cache[path]
 
     def resolve(self, schema: dict[str, Any], base: str, depth: int = 0) -> tuple[dict[str, Any], str]:
@@ -110,8 +126,7 @@ def singular_file(resource: str) -> str:
 
 
 def generate(spec: Spec) -> str:
-    listing = spec.git("ls-tree", "--name-only", f"{spec.commit}", f"{SCHEMAS_DIR}/").split()
-    exports = sorted(p for p in listing if p.endswith("DataExport.yaml") and not p.endswith("/DataExport.yaml"))
+    exports = sorted(p for p in spec.listing(SCHEMAS_DIR) if p.endswith("DataExport.yaml") and not p.endswith("/DataExport.yaml"))
     lines = [
         '"""Rebilly schemas: one Struct per resource its data-exports API exports.',
         "",
@@ -165,12 +180,20 @@ def generate(spec: Spec) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mirror", required=True, help="git dir of a clone of Rebilly/api-definitions")
-    parser.add_argument("--commit", default="657cabcf0a23555b2334de8ecbc336a9c3a1d607")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--mirror", help="git dir of a clone of Rebilly/api-definitions")
+    source.add_argument("--tree", type=Path, help=f"the vendored snapshot instead ({SNAPSHOT.relative_to(OUTPUT.parents[2])})")
+    parser.add_argument("--commit", default="657cabcf0a23555b2334de8ecbc336a9c3a1d607", help="with --mirror")
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args(argv)
-    spec = Spec(args.mirror, args.commit)
-    spec.commit = spec.git("rev-parse", args.commit).strip()
+    if args.tree is not None:
+        found = re.search(r"Snapshot commit: `([0-9a-f]{40})`", (args.tree / "README.md").read_text())
+        if found is None:
+            parser.error(f"{args.tree}/README.md names no snapshot commit")
+        spec = Spec(None, found.group(1), args.tree)
+    else:
+        spec = Spec(args.mirror, args.commit)
+        spec.commit = spec.git("rev-parse", args.commit).strip()
     args.output.write_text(generate(spec))
     print(f"wrote {args.output}", file=sys.stderr)
     return 0

@@ -48,10 +48,24 @@ def refs_in(node: Any) -> list[str]:
     return []
 
 
+def exported_resources(mirror: str, commit: str) -> list[str]:
+    """Every ``components/schemas/*DataExport.yaml`` and the record schema of its resource: what
+    ``scripts/generate_rebilly_schemas.py`` reads to write ``streamer/schemas/rebilly.py``."""
+    folder = "openapi/components/schemas/"
+    listing = git(mirror, "ls-tree", "--name-only", commit, folder).decode().split()
+    found = []
+    for path in listing:
+        if path.endswith("DataExport.yaml") and not path.endswith("/DataExport.yaml"):
+            resource = yaml.safe_load(git(mirror, "show", f"{commit}:{path}"))["properties"]["resource"]["enum"][0]
+            record = resource[0].upper() + resource[1:-1] + ".yaml"  # generate_rebilly_schemas.singular_file
+            found += [path.removeprefix("openapi/"), f"components/schemas/{record}"]
+    return found
+
+
 def closure(mirror: str, commit: str) -> dict[str, bytes]:
     """The root files and every YAML file they reference, transitively: path → bytes."""
     files: dict[str, bytes] = {}
-    pending = list(ROOTS)
+    pending = [*ROOTS, *exported_resources(mirror, commit)]
     while pending:
         relative = pending.pop()
         if relative in files:
