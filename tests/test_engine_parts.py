@@ -293,3 +293,14 @@ def test_summary_with_every_extra() -> None:
 
 def test_summary_of_a_run_that_took_no_time() -> None:
     assert RunStats(started=5.0, finished=5.0).summary() == "0 records from 0 parts, 0.0 MB in 0.0s (0.0 MB/s)"
+
+
+def test_summary_rounds_megabytes_of_a_million_bytes() -> None:
+    """1 MB is 10**6 bytes: 1,150,001 bytes are 1.2 MB (a divisor one larger would show 1.1)."""
+    stats = RunStats(started=0.0, finished=1.0, bytes=1_150_001)
+    assert stats.summary() == "0 records from 0 parts, 1.2 MB in 1.0s (1.2 MB/s)"
+
+
+def test_summary_rate_of_a_run_shorter_than_a_second() -> None:
+    stats = RunStats(started=0.0, finished=0.5, bytes=1_000_000)
+    assert stats.summary() == "0 records from 0 parts, 1.0 MB in 0.5s (2.0 MB/s)"

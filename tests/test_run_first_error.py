@@ -13,8 +13,9 @@ import asyncio
 import pytest
 
 from streamer.engine.config import StreamConfig
-from streamer.engine.runner import _first_error, run_export
-from streamer.records import Batch
+from streamer.engine.runner import _first_error, _record_at, run_export
+from streamer.errors import DecodeError
+from streamer.records import Batch, Checkpoint, PartInfo, Record
 from streamer.simulator import Simulator
 from tests.support.faults import SimSource
 
@@ -87,3 +88,17 @@ async def test_run_export_raises_the_sinks_error_itself_with_its_cause(sim: Simu
     assert raised.value.__cause__.args == ("the cause",)
     assert sink.writes == 2
     assert sink.closed_with is raised.value  # the sink is told which error ended the run
+
+
+def test_a_sink_decode_error_points_at_the_record_with_its_offset_and_line() -> None:
+    info = PartInfo(source="test", index=0, entity_type="OrderItem", export_id="exp")
+    records = [Record({"Id": str(i)}, info, i, i * 100) for i in range(1, 4)]
+    batch = Batch(records, info, Checkpoint(info.key, 300, 3))
+
+    def error(line: int, offset: int) -> DecodeError:
+        return DecodeError("1e400", part=info.describe(), line=line, offset=offset)
+
+    assert _record_at(batch, error(2, 200)) is records[1]
+    assert _record_at(batch, error(2, 300)) is None  # the line of one record, the offset of another
+    assert _record_at(batch, error(3, 200)) is None
+    assert _record_at(batch, error(9, 900)) is None  # none of this batch
