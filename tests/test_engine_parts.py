@@ -98,10 +98,13 @@ def test_a_window_under_the_floor_is_a_stall(clock: Clock) -> None:
 
 
 def test_each_window_is_judged_on_its_own_bytes(clock: Clock) -> None:
+    clock.now = 100.0
     floor = RateFloor("exp/0", 100, 10.0)
-    clock.now = 10.0
-    floor.add(1000)  # exactly the floor: passes, and a new window starts at 10 with 0 bytes
-    clock.now = 20.0
+    clock.now = 110.0
+    floor.add(1000)  # exactly the floor: passes, and a new window starts at 110 with 0 bytes
+    clock.now = 115.0
+    floor.add(0)  # the new window is 5 s old, not judged yet
+    clock.now = 120.0
     with pytest.raises(TransferTooSlow) as raised:
         floor.add(999)
     assert str(raised.value) == "exp/0: transfer slower than 100 B/s for 10.0s (99.9 B/s): treated as a stall"
