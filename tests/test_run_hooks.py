@@ -89,3 +89,47 @@ async def test_on_checkpoint_sees_each_accepted_position_in_order(sim: Simulator
     assert positions[-1].done and positions[-1].line == 300
     assert stats.batches == len(accepted)
     assert [p.records for p in stats.parts.values()] == [300]
+
+
+class _WatchedSource(SimSource):
+    """A SimSource that notes, after naming each part, whether the run still counts itself discovering."""
+
+    def __init__(self, sim: Simulator, exports, stats: RunStats) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(sim, exports)
+        self.run_stats = stats
+        self.discovering: list[bool] = []
+
+    async def parts(self, session):  # type: ignore[no-untyped-def]
+        async for part in super().parts(session):
+            yield part
+            self.discovering.append(self.run_stats.discovering)
+
+
+async def test_the_run_is_discovering_until_the_source_named_every_part(sim: Simulator) -> None:
+    export = sim.add_export("OrderItem", records=90, parts=3)
+    stats = RunStats()
+    source = _WatchedSource(sim, [export], stats)
+    await run_export(source, CallbackSink(lambda b: None), stats=stats)
+    assert source.discovering == [True, True, True]
+    assert stats.discovering is False
+    assert stats.expected_bytes == sum(export.file_size(i) for i in range(3))
+
+
+async def test_parts_done_in_an_earlier_run_are_skipped_and_said_so(
+    sim: Simulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    export = sim.add_export("OrderItem", records=60, parts=2)
+    source = SimSource(sim, [export])
+    first_key, second_key = f"sim/{export.id}/0", f"sim/{export.id}/1"
+    done = Checkpoint(first_key, export.file_size(0), 30, done=True)
+    delivered: list[str] = []
+    with caplog.at_level(logging.INFO, logger="streamer.engine"):
+        stats = await run_export(
+            source, CallbackSink(lambda b: delivered.append(b.part.key)),
+            checkpoints={first_key: done},
+        )
+    assert set(delivered) == {second_key}
+    assert stats.records == 30
+    assert stats.parts[first_key].done and stats.parts[first_key].records == 0
+    skipped = [r.getMessage() for r in caplog.records if "already delivered" in r.getMessage()]
+    assert skipped == [f"OrderItem {export.file_name(0)} of export {export.id}: already delivered in an earlier run"]
