@@ -98,3 +98,24 @@ async def test_a_typed_table_refusal_is_probed_as_typed_rows(postgres_dsn: str) 
     finally:
         await conn.close()
     assert rows == [("a", "ok"), ("b", "ok")]
+
+
+async def test_checkpoints_and_bookmarks_read_before_open_use_a_connection_of_their_own(postgres_dsn: str) -> None:  # noqa: F811
+    schema = "read_first"
+    info = PartInfo(source="test", index=0, entity_type="Note", export_id="exp")
+    writer = PostgresSink(postgres_dsn, schema=schema, layout="json")
+    await writer.open()
+    batch = Batch([Record({"Id": "a"}, info, 1, 0)], info, Checkpoint(info.key, 10, 1, done=True))
+    batch.bookmarks = {"test/Note": {"stream": "Note", "replication_key": "UpdatedUtc", "replication_key_value": "T1"}}
+    await writer.write(batch)
+    await writer.close(None)
+    reader = PostgresSink(postgres_dsn, schema=schema, layout="json")
+    assert await reader.load_checkpoints() == {info.key: Checkpoint(info.key, 10, 1, done=True)}
+    assert await reader.load_bookmarks() == batch.bookmarks
+    assert reader._conn is None  # nothing left open
+    await reader.open()
+    try:
+        assert await reader.load_bookmarks() == batch.bookmarks  # on the sink's own connection
+        assert reader._conn is not None
+    finally:
+        await reader.close(None)
