@@ -307,3 +307,23 @@ def test_summary_rounds_megabytes_of_a_million_bytes() -> None:
 def test_summary_rate_of_a_run_shorter_than_a_second() -> None:
     stats = RunStats(started=0.0, finished=0.5, bytes=1_000_000)
     assert stats.summary() == "0 records from 0 parts, 1.0 MB in 0.5s (2.0 MB/s)"
+
+
+# ------------------------------------------------------------------ the package's lazy names
+
+
+def test_engine_names_load_on_first_use_and_stay() -> None:
+    import streamer.engine as engine
+    from streamer.engine import config, runner, stats
+
+    for name, home in (("RunStats", stats), ("PartStats", stats), ("StreamConfig", config), ("run_export", runner)):
+        engine.__dict__.pop(name, None)
+        assert getattr(engine, name) is getattr(home, name)
+        assert engine.__dict__[name] is getattr(home, name)  # cached: the next access skips __getattr__
+    with pytest.raises(AttributeError) as raised:
+        engine.no_such_name  # noqa: B018
+    assert str(raised.value) == "module 'streamer.engine' has no attribute 'no_such_name'"
+    listed = dir(engine)
+    assert listed == sorted(listed)
+    assert {"PartStats", "RunStats", "StreamConfig", "run_export", "__getattr__"} <= set(listed)
+    assert engine.__all__ == ["PartStats", "RunStats", "StreamConfig", "run_export"]
