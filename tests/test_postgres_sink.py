@@ -116,6 +116,7 @@ async def test_checkpoints_and_bookmarks_read_before_open_use_a_connection_of_th
     await reader.open()
     try:
         assert await reader.load_bookmarks() == batch.bookmarks  # on the sink's own connection
-        assert reader._conn is not None
+        assert await reader.load_checkpoints() == {info.key: Checkpoint(info.key, 10, 1, done=True)}
+        assert reader._conn is not None and not reader._conn.is_closed()  # reading did not close it
     finally:
         await reader.close(None)

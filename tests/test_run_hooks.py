@@ -130,6 +130,8 @@ async def test_parts_done_in_an_earlier_run_are_skipped_and_said_so(
         )
     assert set(delivered) == {second_key}
     assert stats.records == 30
-    assert stats.parts[first_key].done and stats.parts[first_key].records == 0
+    skipped_part = stats.parts[first_key]
+    assert (skipped_part.done, skipped_part.records, skipped_part.size) == (True, 0, export.file_size(0))
+    assert skipped_part.name == f"OrderItem {export.file_name(0)} of export {export.id}"
     skipped = [r.getMessage() for r in caplog.records if "already delivered" in r.getMessage()]
     assert skipped == [f"OrderItem {export.file_name(0)} of export {export.id}: already delivered in an earlier run"]

@@ -254,6 +254,22 @@ async def test_dir_fsyncs_data_and_state_when_asked(tmp_path: Path, fsyncs: list
     assert len(fsyncs) == 6  # the open file once more at close
 
 
+def _open_descriptors(path: Path) -> int:
+    """How many of this process's file descriptors are open on ``path``."""
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if os.path.realpath(fd) == str(path.resolve()))
+
+
+async def test_dir_keeps_one_handle_per_file(tmp_path: Path) -> None:
+    sink = DirSink(tmp_path)
+    await sink.open()
+    for line in range(1, 4):
+        await sink.write(make_batch([{"Id": f"r{line}"}], first_line=line))
+    assert _open_descriptors(tmp_path / "order_item-00000.jsonl") == 1
+    await sink.close(None)
+    assert _open_descriptors(tmp_path / "order_item-00000.jsonl") == 0
+
+
 async def test_dir_rotates_before_a_batch_that_would_pass_the_limit(tmp_path: Path) -> None:
     sink = DirSink(tmp_path, rotate_bytes=22)
     await sink.open()
@@ -276,8 +292,11 @@ async def test_dir_gzip_members_and_names(tmp_path: Path) -> None:
     first = make_batch([{"Id": "a"}])
     await sink.write(first)
     await sink.write(make_batch([{"Id": "b"}], first_line=2))
+    size = (tmp_path / "order_item-00000.jsonl.gz").stat().st_size
+    await sink.write(make_batch([], first_line=3, done=True))  # an empty batch adds no (empty) member
     await sink.close(None)
     data = (tmp_path / "order_item-00000.jsonl.gz").read_bytes()
+    assert len(data) == size == _state(tmp_path)["files"]["order_item"]["size"]
     one = gzip.compress(b'{"Id":"a"}\n', compresslevel=1, mtime=0)
     assert data.startswith(one)  # one member per batch, with no timestamp
     assert gzip.decompress(data) == b'{"Id":"a"}\n{"Id":"b"}\n'
