@@ -113,6 +113,9 @@ async def test_the_run_is_discovering_until_the_source_named_every_part(sim: Sim
     assert source.discovering == [True, True, True]
     assert stats.discovering is False
     assert stats.expected_bytes == sum(export.file_size(i) for i in range(3))
+    assert [p.name for p in stats.parts.values()] == [
+        f"OrderItem {export.file_name(i)} of export {export.id}" for i in range(3)
+    ]
 
 
 async def test_parts_done_in_an_earlier_run_are_skipped_and_said_so(
