@@ -120,3 +120,25 @@ async def test_checkpoints_and_bookmarks_read_before_open_use_a_connection_of_th
         assert reader._conn is not None and not reader._conn.is_closed()  # reading did not close it
     finally:
         await reader.close(None)
+
+
+async def test_tables_are_named_with_the_prefix_and_an_empty_part_makes_none(postgres_dsn: str) -> None:  # noqa: F811
+    schema = "prefixed"
+    sink = PostgresSink(postgres_dsn, schema=schema, table_prefix="raw_", layout="json")
+    notes = PartInfo(source="test", index=0, entity_type="Note", export_id="exp")
+    empty = PartInfo(source="test", index=1, entity_type="Payment", export_id="exp")
+    await sink.open()
+    try:
+        await sink.write(Batch([Record({"Id": "a"}, notes, 1, 0)], notes, Checkpoint(notes.key, 10, 1)))
+        await sink.write(Batch([], empty, Checkpoint(empty.key, 0, 0, done=True)))  # a part without records
+    finally:
+        await sink.close(None)
+    conn = await asyncpg.connect(postgres_dsn)
+    try:
+        tables = sorted(r[0] for r in await conn.fetch(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = $1", schema))
+        done = await conn.fetchval(f"SELECT done FROM {schema}._streamer_checkpoints WHERE part_key = $1", empty.key)
+    finally:
+        await conn.close()
+    assert tables == ["_streamer_bookmarks", "_streamer_checkpoints", "raw_note"]
+    assert done is True

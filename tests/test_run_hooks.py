@@ -7,6 +7,7 @@ positions the sink accepted, in order, sync or async.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import anyio
@@ -101,7 +102,7 @@ class _WatchedSource(SimSource):
 
     async def parts(self, session):  # type: ignore[no-untyped-def]
         async for part in super().parts(session):
-            yield part
+            yield dataclasses.replace(part, records=30)  # the count a vendor may announce
             self.discovering.append(self.run_stats.discovering)
 
 
@@ -113,6 +114,8 @@ async def test_the_run_is_discovering_until_the_source_named_every_part(sim: Sim
     assert source.discovering == [True, True, True]
     assert stats.discovering is False
     assert stats.expected_bytes == sum(export.file_size(i) for i in range(3))
+    assert [p.expected_records for p in stats.parts.values()] == [30, 30, 30]
+    assert stats.expected_records == 90 == stats.records
     assert [p.name for p in stats.parts.values()] == [
         f"OrderItem {export.file_name(i)} of export {export.id}" for i in range(3)
     ]
