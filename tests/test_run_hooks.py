@@ -8,18 +8,23 @@ positions the sink accepted, in order, sync or async.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 
 import anyio
 import pytest
+from aiohttp import web
 
 from streamer.engine.config import StreamConfig
 from streamer.engine.runner import run_export
 from streamer.engine.stats import RunStats
+from streamer.http.session import HTTPConfig
 from streamer.records import Batch, Checkpoint
 from streamer.simulator import Simulator
 from streamer.sinks.callback import CallbackSink
+from streamer.providers.urls import UrlSource
 from tests.support.faults import SimSource
+from tests.support.local_server import serve_locally
 
 
 async def test_progress_ticks_then_a_final_report_of_the_finished_run(sim: Simulator) -> None:
@@ -141,3 +146,39 @@ async def test_parts_done_in_an_earlier_run_are_skipped_and_said_so(
     assert skipped_part.name == f"OrderItem {export.file_name(0)} of export {export.id}"
     skipped = [r.getMessage() for r in caplog.records if "already delivered" in r.getMessage()]
     assert skipped == [f"OrderItem {export.file_name(0)} of export {export.id}: already delivered in an earlier run"]
+
+
+def test_progress_is_reported_every_second_by_default() -> None:
+    assert inspect.signature(run_export).parameters["progress_interval"].default == 1.0
+
+
+class _ClosingSink:
+    def __init__(self) -> None:
+        self.closed_with: object = "not closed"
+
+    async def open(self) -> None:
+        return None
+
+    async def write(self, batch: Batch) -> None:
+        return None
+
+    async def close(self, error: BaseException | None) -> None:
+        self.closed_with = error
+
+
+async def test_a_run_opens_its_session_with_the_http_config_and_closes_the_sink_with_no_error() -> None:
+    agents: list[str | None] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        agents.append(request.headers.get("User-Agent"))
+        return web.Response(body=b'{"Id":"a"}\n', content_type="application/x-ndjson")
+
+    app = web.Application()
+    app.router.add_get("/part.jsonl", handler)
+    sink = _ClosingSink()
+    async with serve_locally(app, shutdown_timeout=0.2) as base_url:
+        config = StreamConfig(http=HTTPConfig(user_agent="probe-agent/9"))
+        stats = await run_export(UrlSource([f"{base_url}/part.jsonl"]), sink, config=config)
+    assert stats.records == 1
+    assert agents == ["probe-agent/9"]
+    assert sink.closed_with is None  # a sink tells success from failure by `error is None` (Singer's final STATE)
