@@ -19,7 +19,7 @@ from streamer.engine.config import StreamConfig
 from streamer.engine.runner import run_export
 from streamer.engine.stats import RunStats
 from streamer.http.session import HTTPConfig
-from streamer.records import Batch, Checkpoint
+from streamer.records import Batch, Checkpoint, PartInfo
 from streamer.simulator import Simulator
 from streamer.sinks.callback import CallbackSink
 from streamer.providers.urls import UrlSource
@@ -182,3 +182,51 @@ async def test_a_run_opens_its_session_with_the_http_config_and_closes_the_sink_
     assert stats.records == 1
     assert agents == ["probe-agent/9"]
     assert sink.closed_with is None  # a sink tells success from failure by `error is None` (Singer's final STATE)
+
+
+class _Keeper:
+    """A BookmarkKeeper that records the engine's calls and has one window without files."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+        info = PartInfo(source="sim", index=-1, entity_type="OrderItem", export_id="w2", name="bookmark")
+        self.leftover = Batch([], info, Checkpoint(info.key, 0, 0, done=True))
+        self.leftover.bookmarks = {"sim/OrderItem": {"stream": "OrderItem", "replication_key": "UpdatedUtc",
+                                                     "replication_key_value": "T2"}}
+
+    async def load(self, sink: object, checkpoints: object) -> None:
+        self.calls.append(("load", (sink, dict(checkpoints))))  # type: ignore[call-overload]
+
+    def stamp(self, batch: Batch) -> Batch:
+        self.calls.append(("stamp", batch.checkpoint.line))
+        return batch
+
+    def committed(self, batch: Batch) -> None:
+        self.calls.append(("committed", batch))
+
+    def leftovers(self) -> list[Batch]:
+        self.calls.append(("leftovers", None))
+        return [self.leftover]
+
+
+class _IncrementalSim(SimSource):
+    def __init__(self, sim: Simulator, exports, keeper: _Keeper) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(sim, exports)
+        self.bookmarks = keeper
+
+
+async def test_an_incremental_run_stamps_each_batch_and_delivers_the_windows_left_over(sim: Simulator) -> None:
+    export = sim.add_export("OrderItem", records=40, parts=1)
+    keeper = _Keeper()
+    delivered: list[Batch] = []
+    sink = CallbackSink(delivered.append)
+    stats = await run_export(_IncrementalSim(sim, [export], keeper), sink, config=StreamConfig(batch_size=20))
+    assert keeper.calls[0] == ("load", (sink, {}))
+    stamped = [line for name, line in keeper.calls if name == "stamp"]
+    assert stamped == [b.checkpoint.line for b in delivered]  # every batch, before the sink wrote it
+    assert stamped[-2:] == [40, 0]  # the part's final batch, then the window left over
+    assert keeper.calls[-2:] == [("stamp", 0), ("committed", keeper.leftover)]  # only the batch carrying bookmarks
+    assert delivered[-1] is keeper.leftover
+    left = stats.parts[keeper.leftover.part.key]
+    assert (left.done, left.name, left.size) == (True, keeper.leftover.part.describe(), 0)
+    assert stats.records == 40
