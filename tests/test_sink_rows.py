@@ -12,20 +12,9 @@ import pytest
 
 from streamer.errors import ConfigError, PartError, RecordRefusedError, RecordsRefusedError
 from streamer.records import Batch, Checkpoint, PartInfo, Record
-from streamer.sinks.rows import (
-    CHECKPOINT_COLUMN_LIST,
-    CHECKPOINT_COLUMNS,
-    CHECKPOINT_TABLE,
-    CHECKPOINT_UPDATE,
-    LATER_CHECKPOINT_COLUMNS,
-    _reason,
-    batch_rows,
-    check_identifier,
-    checkpoint_from_row,
-    checkpoint_row,
-    find_refused,
-    table_name,
-)
+from streamer.sinks import rows as sink_rows
+from streamer.sinks.rows import _reason, batch_rows, check_identifier, find_refused, table_name
+from streamer.sinks.rows import checkpoint_from_row, checkpoint_row
 
 INFO = PartInfo(source="test", index=2, entity_type="OrderItem", export_id="exp")
 
@@ -195,17 +184,17 @@ def test_reason() -> None:
 
 
 def test_checkpoint_columns() -> None:
-    assert CHECKPOINT_TABLE == "_streamer_checkpoints"
-    assert CHECKPOINT_COLUMN_LIST == (
+    assert sink_rows.CHECKPOINT_TABLE == "_streamer_checkpoints"
+    assert sink_rows.CHECKPOINT_COLUMN_LIST == (
         "part_key, byte_offset, line, done, decoder_state, compressed, etag, last_modified, file_length"
     )
-    assert CHECKPOINT_UPDATE == (
+    assert sink_rows.CHECKPOINT_UPDATE == (
         "byte_offset = excluded.byte_offset, line = excluded.line, done = excluded.done, "
         "decoder_state = excluded.decoder_state, compressed = excluded.compressed, etag = excluded.etag, "
         "last_modified = excluded.last_modified, file_length = excluded.file_length"
     )
-    assert LATER_CHECKPOINT_COLUMNS == {"etag": "TEXT", "last_modified": "TEXT", "file_length": "BIGINT"}
-    assert len(CHECKPOINT_COLUMNS) == 9
+    assert sink_rows.LATER_CHECKPOINT_COLUMNS == {"etag": "TEXT", "last_modified": "TEXT", "file_length": "BIGINT"}
+    assert len(sink_rows.CHECKPOINT_COLUMNS) == 9
 
 
 def test_a_checkpoint_row_and_back() -> None:
@@ -224,7 +213,7 @@ def test_a_checkpoint_from_driver_values() -> None:
     assert checkpoint_from_row(("k", 5, 2, 1, b'{"s":1}', 0, None, None, 9)) == Checkpoint(
         "k", 5, 2, done=True, decoder_state={"s": 1}, length=9
     )
-    as_mapping = {column: value for column, value in zip(CHECKPOINT_COLUMNS, ("k", 5, 2, 0, {"s": 2}, 1, "e", "m", None))}
+    as_mapping = {column: value for column, value in zip(sink_rows.CHECKPOINT_COLUMNS, ("k", 5, 2, 0, {"s": 2}, 1, "e", "m", None))}
     assert checkpoint_from_row(as_mapping) == Checkpoint(
         "k", 5, 2, decoder_state={"s": 2}, compressed=True, etag="e", last_modified="m"
     )
