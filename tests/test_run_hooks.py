@@ -115,8 +115,17 @@ async def test_the_run_is_discovering_until_the_source_named_every_part(sim: Sim
     export = sim.add_export("OrderItem", records=90, parts=3)
     stats = RunStats()
     source = _WatchedSource(sim, [export], stats)
-    await run_export(source, CallbackSink(lambda b: None), stats=stats)
+    sizes_at_first_batch: list[list[int | None]] = []
+
+    def first_batch(checkpoint: Checkpoint) -> None:
+        if not sizes_at_first_batch:
+            sizes_at_first_batch.append([p.size for p in stats.parts.values()])
+
+    await run_export(source, CallbackSink(lambda b: None), stats=stats, config=StreamConfig(concurrency=1),
+                     on_checkpoint=first_batch)
     assert source.discovering == [True, True, True]
+    # one download at a time: parts 1 and 2 have not answered yet, their sizes are the listed ones
+    assert sizes_at_first_batch == [[export.file_size(i) for i in range(3)]]
     assert stats.discovering is False
     assert stats.expected_bytes == sum(export.file_size(i) for i in range(3))
     assert [p.expected_records for p in stats.parts.values()] == [30, 30, 30]
