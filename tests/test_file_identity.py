@@ -374,3 +374,12 @@ def test_media_type_error(content_type: str, error: str | None) -> None:
 def test_content_length(value: str, length: int | None) -> None:
     assert _content_length({"Content-Length": value}) == length
     assert _content_length({}) is None
+
+
+def test_a_last_modified_from_a_checkpoint_is_checked_on_the_first_answer() -> None:
+    file = identity(None, last_modified="Mon")
+    refused(
+        PartChangedError,
+        "file changed since it was first read (Last-Modified Mon became Tue); refusing to mix two versions",
+        file.check, 200, {"Content-Length": "100", "Last-Modified": "Tue"}, 0,
+    )

@@ -102,3 +102,4 @@ def test_a_sink_decode_error_points_at_the_record_with_its_offset_and_line() -> 
     assert _record_at(batch, error(2, 300)) is None  # the line of one record, the offset of another
     assert _record_at(batch, error(3, 200)) is None
     assert _record_at(batch, error(9, 900)) is None  # none of this batch
+

@@ -8,8 +8,8 @@ positions the sink accepted, in order, sync or async.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import logging
+from collections.abc import Callable
 
 import anyio
 import pytest
@@ -157,22 +157,46 @@ async def test_parts_done_in_an_earlier_run_are_skipped_and_said_so(
     assert skipped == [f"OrderItem {export.file_name(0)} of export {export.id}: already delivered in an earlier run"]
 
 
-def test_progress_is_reported_every_second_by_default() -> None:
-    assert inspect.signature(run_export).parameters["progress_interval"].default == 1.0
+async def test_progress_is_reported_every_second_by_default(sim: Simulator) -> None:
+    export = sim.add_export("OrderItem", records=50, parts=1)
+    ticks: list[float | None] = []
+
+    async def slow(batch: Batch) -> None:
+        await anyio.sleep(1.6)  # one batch: the run takes 1.6 s or more
+
+    stats = await run_export(
+        SimSource(sim, [export]), CallbackSink(slow), on_progress=lambda s: ticks.append(s.finished),
+    )
+    assert stats.elapsed >= 1.5
+    assert ticks[-1] is not None  # the final report
+    assert len(ticks) >= 2  # and at least the tick after the first second (a 2 s default would give none)
 
 
 class _ClosingSink:
-    def __init__(self) -> None:
+    """Records the error it is closed with; its close awaits, as a real sink's does (a thread, a socket)."""
+
+    def __init__(self, on_write: Callable[[], object] = lambda: None) -> None:
         self.closed_with: object = "not closed"
+        self.on_write = on_write
 
     async def open(self) -> None:
         return None
 
     async def write(self, batch: Batch) -> None:
-        return None
+        self.on_write()
 
     async def close(self, error: BaseException | None) -> None:
+        await anyio.sleep(0)
         self.closed_with = error
+
+
+async def test_a_cancelled_run_still_closes_its_sink(sim: Simulator) -> None:
+    export = sim.add_export("OrderItem", records=300, parts=1)
+    with anyio.CancelScope() as scope:
+        sink = _ClosingSink(on_write=scope.cancel)
+        await run_export(SimSource(sim, [export]), sink, config=StreamConfig(batch_size=100))
+    assert scope.cancelled_caught
+    assert isinstance(sink.closed_with, anyio.get_cancelled_exc_class())  # told the run did not finish
 
 
 async def test_a_run_opens_its_session_with_the_http_config_and_closes_the_sink_with_no_error() -> None:
