@@ -190,12 +190,15 @@ class PostgresSink:
         """Whether the server refuses these records, in a transaction that is rolled back.
 
         ``typed_batch``: the table is typed, and the records are loaded as
-        such (what the table knows of itself is re-read after the rollback).
+        such.  What the table knows of itself is re-read first (the failed
+        load that led here forgot it, as every probe's rollback does), then
+        forgotten again after the rollback.
         """
         transaction = self._conn.transaction()
         await transaction.start()
         try:
             if typed_batch is not None:
+                await self._typed.is_typed(self._conn, table, typed_batch)
                 records = [record for _, record in pairs]
                 await self._typed.load(self._conn, table, Batch(records, typed_batch.part, typed_batch.checkpoint))
             else:
