@@ -15,7 +15,12 @@ process start to exit, peak RSS from ``wait4``):
   streams the same URLs with requests and yields 1000-record pages, once with
   ``max_table_nesting=0`` append and once with the default merge on Id.
 
-The targets of issue 14 are marked met or not in the table it prints.
+``--before DIR`` also runs each streamer contender from the code at ``DIR``
+(e.g. ``git archive main | tar -x -C DIR``), right after the same contender
+from this checkout, on the same export: before and after, side by side.
+
+The targets of issue 14 are marked met or not in the table it prints (from
+this checkout's rows).
 """
 
 from __future__ import annotations
@@ -94,8 +99,14 @@ with pipeline.sql_client() as client:
 """
 
 
-def _cli(urls: list[str], sink: str) -> list[str]:
-    return [sys.executable, "-m", "streamer.cli.main", "-q", "urls", *urls, "--entity-type", "OrderItem", "--sink", sink]
+def _cli(urls: list[str], sink: str, code: Path | None = None) -> list[str]:
+    """The CLI command; with ``code``, the CLI of the streamer checkout at that directory instead."""
+    args = ["-q", "urls", *urls, "--entity-type", "OrderItem", "--sink", sink]
+    if code is None:
+        return [sys.executable, "-m", "streamer.cli.main", *args]
+    boot = (f"import sys; sys.path.insert(0, {str(code)!r}); from streamer.cli.main import main; "
+            "sys.argv[0] = 'streamer'; main()")
+    return [sys.executable, "-c", boot, *args]
 
 
 def _row(name: str, kind: str, wall: float, rss: float, records: int) -> dict[str, Any]:
@@ -103,7 +114,9 @@ def _row(name: str, kind: str, wall: float, rss: float, records: int) -> dict[st
             "peak_rss_mb": round(rss)}
 
 
-def run(size_mb: float, parts: int, with_dlt: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def run(
+    size_mb: float, parts: int, with_dlt: bool, before: Path | None = None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     records = max(1, round(size_mb * 1e6 / RECORD_BYTES))
     work = Path(tempfile.mkdtemp(prefix="streamer-typed-bench-"))
     rows: list[dict[str, Any]] = []
@@ -121,6 +134,12 @@ def run(size_mb: float, parts: int, with_dlt: bool) -> tuple[list[dict[str, Any]
                 m = measure(_cli(export.urls, url))
                 rows.append(_row(name, "streamer", m.wall, m.peak_rss_mb, n))
                 print(rows[-1], file=sys.stderr)
+                if before is not None:
+                    again = url.replace(str(work), str(work / "before")).replace("?schema=bench_", "?schema=before_")
+                    (work / "before").mkdir(exist_ok=True)
+                    m = measure(_cli(export.urls, again, before))
+                    rows.append(_row(f"{name}, before", "before", m.wall, m.peak_rss_mb, n))
+                    print(rows[-1], file=sys.stderr)
 
             files = []
             for i, url in enumerate(export.urls):  # the limits read the same bytes from disk
@@ -180,7 +199,21 @@ def markdown(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
     lines += [f"| {r['contender']} | {r['seconds']} | {r['records_per_second']:,} | {r['peak_rss_mb']} |" for r in rows]
     lines += ["", "| target | measured | met |", "|---|---:|:---:|"]
     lines += [f"| {t} | {v} | {'yes' if ok else '**no**'} |" for t, v, ok in targets(rows)]
+    lines += before_after(rows)
     return "\n".join(lines) + "\n"
+
+
+def before_after(rows: list[dict[str, Any]]) -> list[str]:
+    """Each streamer contender against the same from ``--before``'s code, in this run."""
+    by = {r["contender"]: r for r in rows}
+    pairs = [(r, by[f"{r['contender']}, before"]) for r in rows if f"{r['contender']}, before" in by]
+    if not pairs:
+        return []
+    lines = ["", "| sink | seconds before → after | speed-up | peak RSS MB before → after |", "|---|---:|---:|---:|"]
+    for after, before in pairs:
+        lines.append(f"| {after['contender']} | {before['seconds']} → {after['seconds']} | "
+                     f"{before['seconds'] / after['seconds']:.2f}× | {before['peak_rss_mb']} → {after['peak_rss_mb']} |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,11 +222,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parts", type=int, default=4)
     parser.add_argument("--no-dlt", action="store_true", help="skip dlt even if .venv-dlt has it")
     parser.add_argument("--out", type=Path, help="also write the markdown table here")
+    parser.add_argument("--before", type=Path, help="also run the streamer contenders from the checkout at this directory")
     args = parser.parse_args(argv)
     with_dlt = not args.no_dlt and DLT_PYTHON.exists()
     if not with_dlt:
         print("dlt: skipped (no .venv-dlt/bin/python, or --no-dlt)", file=sys.stderr)
-    rows, info = run(args.size_mb, args.parts, with_dlt)
+    if args.before is not None and not (args.before / "streamer" / "cli" / "main.py").exists():
+        parser.error(f"--before {args.before}: not a streamer checkout (no streamer/cli/main.py)")
+    rows, info = run(args.size_mb, args.parts, with_dlt, args.before)
     text = markdown(rows, info)
     print(text)
     if args.out:

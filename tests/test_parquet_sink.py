@@ -83,3 +83,25 @@ def test_parquet_url_options(tmp_path: Path) -> None:
                          ("rows_per_file=0", "at least 1"), ("colour=red", "unknown option")):
         with pytest.raises(ConfigError, match=message):
             sink_from_url(f"parquet:///{tmp_path}/o?{bad}")
+
+
+async def test_row_groups_are_bounded_by_bytes_as_well_as_rows(tmp_path: Path) -> None:
+    """Wide records close a row group at ``row_group_bytes`` long before ``row_group_size`` rows:
+    what the sink buffers stays bounded whatever the record width."""
+    wide = [item(i, Note="x" * 2000) for i in range(100)]
+    sink = ParquetSink(tmp_path, row_group_size=1_000_000, row_group_bytes=60_000, rows_per_file=1_000_000)
+    await write(sink, *(make_batch(wide[i:i + 10], first_line=i + 1, done=i == 90) for i in range(0, 100, 10)))
+    meta = pq.ParquetFile(tmp_path / "order_item" / "part-000001.parquet").metadata
+    groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    assert sum(groups) == 100 and len(groups) > 1 and max(groups) <= 40  # ~20 kB per 10-row batch: a group per 3
+    got = duckdb.sql(f"SELECT count(DISTINCT id), min(length(note)) FROM '{tmp_path}/order_item/*.parquet'").fetchall()
+    assert got == [(100, 2000)]
+
+
+def test_parquet_url_row_group_bytes(tmp_path: Path) -> None:
+    sink: Any = sink_from_url(f"parquet:///{tmp_path}/o?row_group_bytes=1048576")
+    assert (sink.row_group_bytes, sink.row_group_size) == (1 << 20, 50_000)
+    with pytest.raises(ConfigError, match="whole numbers"):
+        sink_from_url(f"parquet:///{tmp_path}/o?row_group_bytes=8MB")
+    with pytest.raises(ConfigError, match="at least 1"):
+        sink_from_url(f"parquet:///{tmp_path}/o?row_group_bytes=0")

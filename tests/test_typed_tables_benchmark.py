@@ -36,3 +36,16 @@ def test_targets_are_marked_from_the_figures() -> None:
     assert marked["streamer → DuckDB (typed) < 150 MB RSS"] == ("100 MB", True)
     rows[0]["seconds"] = 1.0
     assert {t: ok for t, _, ok in targets(rows)}["typed DuckDB ≥ 0.5× DuckDB read_json"] is True
+
+
+def test_before_rows_are_paired_with_this_checkouts_and_left_out_of_the_targets() -> None:
+    from benchmarks.typed_tables import before_after
+
+    rows = [
+        {"contender": "streamer → Parquet", "kind": "streamer", "seconds": 2.0, "records_per_second": 10, "peak_rss_mb": 120},
+        {"contender": "streamer → Parquet, before", "kind": "before", "seconds": 3.0, "records_per_second": 7,
+         "peak_rss_mb": 180},
+    ]
+    assert before_after(rows)[-1] == "| streamer → Parquet | 3.0 → 2.0 | 1.50× | 180 → 120 |"
+    assert [t for t, _, _ in targets(rows)] == ["streamer → Parquet < 150 MB RSS"]  # the before row is no target
+    assert before_after(rows[:1]) == []

@@ -2,7 +2,8 @@
 
 ``parquet:///out`` writes ``out/<table>/part-000001.parquet, ...``: the
 columns of :mod:`streamer.tables` (the same schema, flattening and contract
-as the database sinks), row groups of ``row_group_size`` rows, a new file
+as the database sinks), row groups of ``row_group_size`` rows (50,000) or
+``row_group_bytes`` of Arrow data (8 MiB), whichever comes first, a new file
 every ``rows_per_file`` rows, at the end of each part, and whenever the
 table's columns change (a file has one schema; read the series with DuckDB's
 ``read_parquet('out/t/*.parquet', union_by_name=true)``).
@@ -34,6 +35,11 @@ from streamer.sinks.rows import table_name
 from streamer.tables.state import TypedOptions, require_arrow
 
 MANIFEST = "_streamer_manifest.json"
+ROW_GROUP_SIZE = 50_000
+"""Rows per row group at most (DuckDB writes 122,880; pyarrow's default is 1 Mi rows)."""
+ROW_GROUP_BYTES = 8 << 20
+"""Arrow bytes buffered per open file at most: a wider record means fewer rows per row group,
+so the sink's memory stays bounded (measured in docs/typed-tables.md)."""
 
 
 def _fsync_dir(path: Path) -> None:
@@ -58,7 +64,7 @@ def _replace(path: Path, data: bytes) -> None:
 class _OpenFile:
     """The file a table is writing: its writer, rows so far, and the checkpoints it will commit."""
 
-    def __init__(self, final: Path, schema: Any, row_group_size: int) -> None:
+    def __init__(self, final: Path, schema: Any, row_group_size: int, row_group_bytes: int) -> None:
         import pyarrow.parquet as pq
 
         self.final = final
@@ -66,16 +72,27 @@ class _OpenFile:
         self.writer = pq.ParquetWriter(self.tmp, schema)
         self.schema = schema
         self.row_group_size = row_group_size
+        self.row_group_bytes = row_group_bytes
         self.pending: list[Any] = []
         self.pending_rows = 0
+        self.pending_bytes = 0
         self.rows = 0
         self.checkpoints: dict[str, Checkpoint] = {}
 
     def append(self, table: Any) -> None:
+        """Buffer a batch's columns; a row group is written once the buffer holds enough rows or bytes.
+
+        The bytes bound is what keeps the sink's memory flat whatever the
+        record width: pyarrow has no buffered row group, so the buffer *is*
+        the row group being built (plus its encoded pages while it is written).
+        """
         self.pending.append(table)
         self.pending_rows += table.num_rows
+        self.pending_bytes += table.nbytes
         self.rows += table.num_rows
-        if self.pending_rows >= self.row_group_size:
+        if self.pending_bytes >= self.row_group_bytes:
+            self._flush_groups(final=True)  # whatever is buffered is one row group (or more, by rows)
+        elif self.pending_rows >= self.row_group_size:
             self._flush_groups(final=False)
 
     def _flush_groups(self, *, final: bool) -> None:
@@ -89,6 +106,7 @@ class _OpenFile:
             self.writer.write_table(table.slice(0, cut), row_group_size=self.row_group_size)
         rest = table.slice(cut)
         self.pending, self.pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+        self.pending_bytes = rest.nbytes if rest.num_rows else 0
 
     def finish(self) -> None:
         self._flush_groups(final=True)
@@ -111,16 +129,18 @@ class ParquetSink:
 
     def __init__(
         self, directory: str | Path, *, typed: TypedOptions | None = None,
-        row_group_size: int = 100_000, rows_per_file: int = 1_000_000, table_prefix: str = "",
+        row_group_size: int = ROW_GROUP_SIZE, rows_per_file: int = 1_000_000, table_prefix: str = "",
+        row_group_bytes: int = ROW_GROUP_BYTES,
     ) -> None:
         require_arrow("Parquet")
-        if row_group_size < 1 or rows_per_file < 1:
-            raise ConfigError("row_group_size and rows_per_file must be at least 1")
+        if row_group_size < 1 or rows_per_file < 1 or row_group_bytes < 1:
+            raise ConfigError("row_group_size, row_group_bytes and rows_per_file must be at least 1")
         from streamer.tables.dialects import DUCKDB
         from streamer.tables.state import TypedTables
 
         self.directory = Path(directory)
         self.row_group_size = row_group_size
+        self.row_group_bytes = row_group_bytes
         self.rows_per_file = rows_per_file
         self.table_prefix = table_prefix
         self.records = 0
@@ -176,7 +196,9 @@ class ParquetSink:
                 self._finish(table)  # one schema per file
             current = self._open.get(table)
             if current is None:
-                current = self._open[table] = _OpenFile(self._next_file(table), plan.rows.table.schema, self.row_group_size)
+                current = self._open[table] = _OpenFile(
+                    self._next_file(table), plan.rows.table.schema, self.row_group_size, self.row_group_bytes
+                )
             current.append(plan.rows.table)
         else:
             current = self._open.get(table)

@@ -8,7 +8,7 @@
 ``sqlite:///out.db``                               SQLite (``?table_prefix=raw_``)
 ``duckdb:///out.duckdb``                           DuckDB (extra ``duckdb``)
 ``postgresql://user:pw@host:5432/db?schema=raw``   PostgreSQL (extra ``postgres``)
-``parquet:///out?row_group_size=100000``           Parquet files per entity (extra ``parquet``)
+``parquet:///out?row_group_size=50000``            Parquet files per entity (extra ``parquet``)
 =================================================  =========================================
 
 The database sinks make new tables typed (``?layout=typed``, the default:
@@ -187,12 +187,12 @@ def _parquet(path: str, params: dict[str, str], url: str, with_metadata: bool) -
     layout, typed = options_from_params(params)
     if layout != "typed":
         raise ConfigError(f"sink {url}: Parquet files are typed; layout=json is for the database sinks")
-    sizes = {k: params.pop(k) for k in ("row_group_size", "rows_per_file") if k in params}
+    sizes = {k: params.pop(k) for k in ("row_group_size", "row_group_bytes", "rows_per_file") if k in params}
     _no_more(params, url, "parquet")
     try:
         numbers = {k: int(v) for k, v in sizes.items()}
     except ValueError:
-        raise ConfigError(f"sink {url}: row_group_size and rows_per_file are whole numbers") from None
+        raise ConfigError(f"sink {url}: row_group_size, row_group_bytes and rows_per_file are whole numbers") from None
     return ParquetSink(_path(path, url), typed=typed, **numbers)
 
 
