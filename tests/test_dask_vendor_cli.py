@@ -22,9 +22,18 @@ from tests.support.sinks import dir_records, duplicates
 
 
 async def _cli(arguments: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+    """The CLI in a child process; one that has not finished after 90 s is killed and the test fails with
+    its stderr (a cancelled ``anyio.run_process`` would wait for the child to exit)."""
     command = [sys.executable, "-m", "streamer.cli.main", *arguments]
-    with anyio.fail_after(60):
-        return await anyio.run_process(command, env={**os.environ, **env}, check=False)
+    process = await anyio.to_thread.run_sync(
+        lambda: subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    try:
+        out, err = await anyio.to_thread.run_sync(lambda: process.communicate(timeout=90))
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = await anyio.to_thread.run_sync(process.communicate)
+        pytest.fail(f"the CLI did not finish in 90 s; its stderr:\n{err.decode()[-4000:]}")
+    return subprocess.CompletedProcess(command, process.returncode, out, err)
 
 
 def _ids(out: Path, field: str) -> list[str]:

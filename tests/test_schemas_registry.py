@@ -51,7 +51,7 @@ def test_json_schema_has_properties_nullable_types_and_date_time() -> None:
     assert props["amount"] == {"type": ["number", "null"]}
     assert props["billingAddress"]["type"] == ["object", "null"]
     assert schema["additionalProperties"] is True
-    assert resolve("logisense:Invoices").json_schema()["properties"]["amount"] == {"type": ["number", "null"]}
+    assert resolve("logisense:Invoices").json_schema()["properties"]["amount"] == {"type": ["number", "null"], "format": "decimal"}
 
 
 def test_rebilly_module_is_the_generators_output(tmp_path: Path) -> None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import orjson
 import pytest
 
 from streamer.errors import ConfigError
 from streamer.providers.mews.entities import OrderItem, Reservation
+from streamer.records import Batch, Checkpoint, PartInfo, Record
 from streamer.tables import ContractError, TableSchema, widen
+from streamer.tables.state import registry_schema
 from streamer.tables.batch import build_batch, kind_of_value
 from streamer.schemas import struct_json_schema
 from tests.support.sinks import make_batch
@@ -130,3 +133,65 @@ def test_a_bad_timestamp_in_a_timestamp_column_is_located() -> None:
 def test_a_non_object_line_is_refused_with_its_place() -> None:
     with pytest.raises(ContractError, match="line 1.*not a JSON object"):
         build_batch(make_batch([[1, 2]]), TableSchema(), "evolve", NOW, new_table=True)  # type: ignore[list-item]
+
+
+def logisense_batch(rows: list[dict[str, str]]) -> Batch:
+    """CSV rows as the LogiSense provider hands them over: every value text, the part a LogiSense one."""
+    info = PartInfo(source="logisense", index=0, entity_type="Invoices", export_id="101")
+    records = [Record(row, info, line, line * 100) for line, row in enumerate(rows, 1)]
+    return Batch(records, info, Checkpoint(info.key, offset=len(rows) * 100, line=len(rows)))
+
+
+def test_csv_text_is_converted_per_the_registry_schema_and_keyed_by_its_key() -> None:
+    batch = logisense_batch([
+        {"rowId": "101-0", "accountId": "4761", "amount": "90467.29", "created": "2021-04-01T00:00:00Z", "currency": ""},
+        {"rowId": "101-1", "accountId": " 12 ", "amount": "", "created": ""},
+    ])
+    declared = registry_schema(batch.part)
+    table = TableSchema.from_json_schema(declared)
+    assert table.key_fields == ("rowId",)  # the registry's key_properties, not Id/id
+    assert kinds(table)["account_id"] == "bigint" and kinds(table)["amount"] == "decimal"
+    built = build_batch(batch, table, "freeze", NOW, new_table=False)
+    rows = built.table.to_pylist()
+    assert [r["id"] for r in rows] == ["101-0", "101-1"]  # a re-export upserts these rows, never duplicates
+    assert rows[0]["account_id"] == 4761 and rows[0]["amount"] == Decimal("90467.29")
+    assert rows[0]["created"] == datetime(2021, 4, 1, tzinfo=UTC)
+    assert rows[0]["currency"] == ""  # a text column keeps its empty text
+    assert rows[1]["account_id"] == 12 and rows[1]["amount"] is None and rows[1]["created"] is None  # empty → null
+    assert not built.changed and kinds(table)["account_id"] == "bigint"
+
+
+def test_csv_text_that_does_not_fit_goes_by_the_contract() -> None:
+    bad = logisense_batch([{"rowId": "r1", "accountId": "7"}, {"rowId": "r2", "accountId": "seven"}])
+    table = TableSchema.from_json_schema(registry_schema(bad.part))
+    with pytest.raises(ContractError, match=r"line 2, byte offset 200: field 'accountId' holds text, not bigint"):
+        build_batch(bad, table, "freeze", NOW, new_table=False)
+    discarded = build_batch(bad, table, "discard", NOW, new_table=False).table.to_pylist()
+    assert [r["account_id"] for r in discarded] == [7, None] and discarded[1]["_extra"] == '{"accountId":"seven"}'
+    evolved = build_batch(bad, table, "evolve", NOW, new_table=False)
+    assert [c.name for c in evolved.widened] == ["account_id"]
+    assert [r["account_id"] for r in evolved.table.to_pylist()] == ["7", "seven"]  # widened to text, nothing lost
+
+
+def test_csv_booleans_and_json_text_objects_and_lists() -> None:
+    table = TableSchema.from_json_schema(REBILLY_TRANSACTION, key="id", max_nesting=1)
+    batch = make_batch([
+        {"id": "t1", "amount": "12.5", "billingAddress": '{"city": "Oslo", "geo": {"lat": 59.9}}',
+         "tags": '["a", "b"]', "retryNumber": "0"},
+        {"id": "t2", "amount": "3", "billingAddress": "", "tags": "", "retryNumber": ""},
+    ])
+    rows = build_batch(batch, table, "freeze", NOW, new_table=False).table.to_pylist()
+    assert rows[0]["amount"] == 12.5 and rows[0]["retry_number"] == 0
+    assert rows[0]["billing_address__city"] == "Oslo" and orjson.loads(rows[0]["billing_address__geo"]) == {"lat": 59.9}
+    assert orjson.loads(rows[0]["tags"]) == ["a", "b"]  # the list as JSON, not a quoted string
+    assert rows[1]["tags"] is None and rows[1]["retry_number"] is None and rows[1]["billing_address__city"] is None
+    paid = TableSchema.from_json_schema(LOGISENSE_INVOICE, key="InvoiceId")
+    flags = build_batch(make_batch([{"InvoiceId": "1", "Paid": "true"}, {"InvoiceId": "2", "Paid": "FALSE"},
+                                    {"InvoiceId": "3", "Paid": "0"}]), paid, "freeze", NOW, new_table=False)
+    assert [r["paid"] for r in flags.table.to_pylist()] == [True, False, False]
+
+
+def test_decimal_struct_fields_are_exact_decimal_columns() -> None:
+    from streamer.schemas.logisense import Invoices
+
+    assert struct_json_schema(Invoices)["properties"]["amount"] == {"type": ["number", "null"], "format": "decimal"}

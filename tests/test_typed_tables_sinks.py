@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -207,3 +208,36 @@ def test_sink_urls_choose_layout_and_contract(tmp_path: Path) -> None:
                          ("memory_limit=1;DROP", "memory_limit")):
         with pytest.raises(ConfigError, match=message):
             sink_from_url(f"duckdb:///{tmp_path}/b.duckdb?{bad}")
+
+
+async def test_vendor_csv_exports_become_typed_tables_keyed_by_their_schema(backend: Backend) -> None:
+    """The simulator's LogiSense and Rebilly CSV exports, every value text on the wire, into typed columns,
+    keyed by the schema's key (LogiSense ``rowId``, Rebilly ``id``): a rerun upserts, never duplicates."""
+    from streamer.api import run
+    from streamer.providers.logisense import LogisenseSource
+    from streamer.simulator import Simulator
+    from streamer.simulator import logisense as logisense_sim
+    from streamer.simulator import rebilly as rebilly_sim
+    from tests.support.rebilly import make_source
+
+    sim = Simulator(seed=3)
+    logisense_sim.install(sim, ready_made=True, rows_per_export=40, pending_seconds=0.0, processing_seconds=0.0)
+    rebilly = rebilly_sim.install(sim, records=30)
+    async with sim:
+        logisense = LogisenseSource(base_url=sim.base_url, username="demo", password="demo-password",
+                                    client_id="streamer", history_ids=[101], poll_interval=0.02)
+        await run(logisense, backend.sink())
+        await run(make_source(sim, rebilly), backend.sink())
+    types = await backend.types("invoices")
+    expected = {"sqlite": ("INTEGER", "TEXT", "TIMESTAMP"), "duckdb": ("BIGINT", "DECIMAL(38,9)", "TIMESTAMP WITH TIME ZONE"),
+                "postgresql": ("bigint", "numeric", "timestamp with time zone")}[backend.kind]
+    assert (types["account_id"], types["amount"], types["created"]) == expected
+    invoices = await backend.rows("invoices")
+    assert len(invoices) == 40 and {r["id"] for r in invoices} == {f"101-{i}" for i in range(40)}
+    assert all(isinstance(r["account_id"], int) for r in invoices)
+    if backend.kind != "sqlite":
+        assert all(isinstance(r["amount"], Decimal) and isinstance(r["created"], datetime) for r in invoices)
+    transactions = await backend.rows("transactions")
+    assert len(transactions) == 30 and not any("#" in r["id"] for r in transactions)  # the records' ids, not part#line
+    assert all(isinstance(r["amount"], float) for r in transactions)
+    assert {type(r["is_rebill"]) for r in transactions} <= {bool, int, type(None)}

@@ -53,7 +53,9 @@ def _property(t: mi.Type) -> dict[str, Any]:
         return {"type": ["boolean", "null"]}
     if isinstance(t, mi.IntType):
         return {"type": ["integer", "null"]}
-    if isinstance(t, (mi.FloatType, mi.DecimalType)):
+    if isinstance(t, mi.DecimalType):  # exact money (LogiSense's CSV): a decimal column, a number to Singer
+        return {"type": ["number", "null"], "format": "decimal"}
+    if isinstance(t, mi.FloatType):
         return {"type": ["number", "null"]}
     if isinstance(t, (mi.ListType, mi.TupleType, mi.VarTupleType, mi.SetType, mi.FrozenSetType)):
         item = getattr(t, "item_type", None)

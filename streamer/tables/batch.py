@@ -4,7 +4,11 @@ Every loader shares this step: records are flattened (``parent__child`` down
 to ``max_nesting``), deduplicated by key (the last version wins, as the
 upsert would), checked against the column kinds, and built into columns.
 Arrow does the heavy parsing in C (ISO timestamps, dates, decimals); Python
-only checks each value's type once.  A value that does not fit its column,
+only checks each value's type once.  CSV's text (LogiSense, Rebilly's csv
+exports) is converted per the column's kind on the slow path only, where a
+column's values did not fit as they came (``"42"`` → 42, ``""`` → null,
+``"true"`` → True, an object's JSON text flattened), so JSON exports pay
+nothing for it.  A value that does not fit its column,
 or a field with no column, goes by the contract:
 
 * ``evolve`` (default): a new column, or the column widened (int → double /
@@ -184,7 +188,63 @@ def _fill(
         elif entry is not None and entry[0] is not None:
             entry[0][i] = v
         elif v is not None:  # no column is made for nulls alone
+            if entry is not None and entry[1] is not None and type(v) is str:
+                if v == "":
+                    continue  # CSV's empty cell: no object
+                nested = _object_text(v)  # CSV writes a flattened object as its JSON text
+                if nested is not None:
+                    _fill(nested, entry[1], prefix + (k,), depth + 1, max_nesting, i, unknown)
+                    continue
             unknown(prefix + (k,), i, v)
+
+
+def _object_text(v: str) -> dict[str, Any] | None:
+    if v[:1] != "{":
+        return None
+    try:
+        parsed = orjson.loads(v)
+    except orjson.JSONDecodeError:
+        return None
+    return parsed if type(parsed) is dict else None
+
+
+def _true_false(v: str) -> bool | str:
+    return _BOOLEAN_TEXT.get(v.lower(), v)
+
+
+_BOOLEAN_TEXT = {"true": True, "false": False, "1": True, "0": False, "t": True, "f": False, "yes": True, "no": False}
+
+
+def _number_text(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    def convert(v: str) -> Any:
+        try:
+            return parse(v)
+        except ValueError:
+            return v  # left as text: the contract decides (widen, refuse with its place, or discard)
+
+    return convert
+
+
+_FROM_TEXT: dict[Kind, Callable[[str], Any]] = {
+    "bigint": _number_text(int),
+    "double": _number_text(float),
+    "boolean": _true_false,
+}
+"""Text (CSV's only type) as the value its column holds; timestamps, dates and decimals Arrow parses from text itself."""
+
+
+def _from_text(kind: Kind, values: list[Any]) -> list[Any] | None:
+    """A non-text column's string values converted per its kind (``""`` → null, as CSV has no null),
+    or ``None`` when the column holds no strings (nothing to convert)."""
+    if kind in ("text", "json") or not any(type(v) is str for v in values):
+        return None
+    convert = _FROM_TEXT.get(kind)
+    out: list[Any] = []
+    for v in values:
+        if type(v) is str:
+            v = None if v == "" else convert(v.strip()) if convert is not None else v
+        out.append(v)
+    return out
 
 
 def _describe(path: Path) -> str:
@@ -289,6 +349,9 @@ def build_batch(batch: Batch, schema: TableSchema, contract: Contract, loaded_at
     for path, column in schema.columns.items():
         column_values = values[path]
         array = _fast_array(column.kind, column_values)
+        if array is None and (converted := _from_text(column.kind, column_values)) is not None:
+            column_values = converted
+            array = _fast_array(column.kind, column_values)
         if array is None:
             fits = FITS[column.kind]
             misfits = [i for i, v in enumerate(column_values) if v is not None and not fits(v)]
@@ -325,10 +388,22 @@ def build_batch(batch: Batch, schema: TableSchema, contract: Contract, loaded_at
 _JSON_DUMPS = orjson.dumps
 
 
+def _is_json_text(v: str) -> bool:
+    """An object or a list written as JSON text (CSV's form of them): stored as the JSON it is, not as a string."""
+    if v[:1] not in ("{", "["):
+        return False
+    try:
+        orjson.loads(v)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
 def _array(kind: Kind, values: list[Any]) -> pa.Array:
     """One column in Arrow; parsing (timestamps, dates, decimals) happens in Arrow's C++."""
     if kind == "json":
-        return pa.array([None if v is None else _JSON_DUMPS(v).decode() for v in values], pa.string())
+        return pa.array([None if v is None or v == "" else v if type(v) is str and _is_json_text(v) else _JSON_DUMPS(v).decode()
+                         for v in values], pa.string())
     if kind == "text":
         return pa.array(
             [v if v is None or type(v) is str else _JSON_DUMPS(v).decode() for v in values], pa.string()

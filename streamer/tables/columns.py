@@ -30,6 +30,9 @@ KINDS: tuple[Kind, ...] = ("boolean", "bigint", "double", "decimal", "timestamp"
 
 Path = tuple[str, ...]
 
+KEY_PROPERTIES = "x-key-properties"
+"""The JSON Schema keyword naming a table's key fields (the registry adds it; Singer carries keys in ``key_properties``)."""
+DEFAULT_KEY_FIELDS = ("Id", "id")
 KEY_COLUMN = "id"
 """The primary key every typed table has: the record's key field as text (or part#line when it has none)."""
 PROVENANCE = (("_streamer_part", "text"), ("_streamer_line", "bigint"), ("_streamer_loaded_at", "timestamp"))
@@ -83,7 +86,7 @@ class TableSchema:
     """The data columns of one table (key, provenance and ``_extra`` are implied), by record path."""
 
     columns: dict[Path, Column] = field(default_factory=dict)
-    key_fields: tuple[str, ...] = ("Id", "id")
+    key_fields: tuple[str, ...] = DEFAULT_KEY_FIELDS
     """The record fields tried, in order, for the primary key."""
     max_nesting: int = 1
 
@@ -91,11 +94,18 @@ class TableSchema:
 
     @classmethod
     def from_json_schema(
-        cls, schema: Mapping[str, Any] | None, *, key: str | Iterable[str] = ("Id", "id"), max_nesting: int = 1
+        cls, schema: Mapping[str, Any] | None, *, key: str | Iterable[str] | None = None, max_nesting: int = 1
     ) -> TableSchema:
-        """The table a JSON Schema describes (``None``: no columns yet, they come from the data)."""
+        """The table a JSON Schema describes (``None``: no columns yet, they come from the data).
+
+        ``key``: the record fields tried for the primary key; by default the
+        schema's own :data:`KEY_PROPERTIES` (the registry's ``key_properties``:
+        LogiSense's ``rowId``), else ``Id`` or ``id``.
+        """
         if max_nesting < 0:
             raise ConfigError(f"max_nesting must be 0 or more, not {max_nesting}")
+        if key is None:
+            key = (schema or {}).get(KEY_PROPERTIES) or DEFAULT_KEY_FIELDS
         table = cls(key_fields=(key,) if isinstance(key, str) else tuple(key), max_nesting=max_nesting)
         if schema is not None:
             root = _resolve(schema, schema)

@@ -18,7 +18,7 @@ import orjson
 
 from streamer.errors import ConfigError
 from streamer.records import Batch, PartInfo
-from streamer.tables.columns import CONTRACTS, Contract, TableSchema
+from streamer.tables.columns import CONTRACTS, KEY_PROPERTIES, Contract, TableSchema
 from streamer.tables.dialects import Dialect
 
 Layout = Literal["typed", "json"]
@@ -35,12 +35,15 @@ def no_schema(part: PartInfo) -> None:
 
 def registry_schema(part: PartInfo) -> Mapping[str, Any] | None:
     """The default :data:`SchemaFor`: the vendor entity's schema from the one registry
-    (:mod:`streamer.schemas`; ``urls`` with ``schema="mews:OrderItem"`` picks one), else
-    ``None`` (columns inferred from the data and widened)."""
+    (:mod:`streamer.schemas`; ``urls`` with ``schema="mews:OrderItem"`` picks one) with its
+    key fields, else ``None`` (columns inferred from the data and widened)."""
     from streamer.schemas.registry import lookup, resolve
 
     entity = resolve(part.schema) if part.schema else lookup(part.source, part.entity_type)
-    return None if entity is None else entity.json_schema()
+    if entity is None:
+        return None
+    schema = entity.json_schema()
+    return {**schema, KEY_PROPERTIES: list(entity.key_properties)} if entity.key_properties else schema
 
 
 @dataclass(frozen=True, slots=True)
