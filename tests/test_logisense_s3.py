@@ -90,7 +90,9 @@ async def test_multi_mb_csv_through_one_second_links_with_a_drop(
     assert api.downloads[history.identity] >= 2  # a fresh link came from History/{id}/Download
     assert front.drop_once_at is None  # the drop happened
     statuses = front.statuses
-    assert statuses[0] == 200
+    # X-Amz-Date has whole seconds, so a 1 s link lives 0-1 s: on a loaded machine even the first GET
+    # may find it expired (403, re-signed). The first answer that serves bytes is the whole file.
+    assert next(s for s in statuses if s != 403) == 200
     assert statuses[-1] == 206 and front.answers[-1][1] is not None  # moto served the resume ranged
     if announced_ttl > LINK_SECONDS:
         assert 403 in statuses  # S3 said "Request has expired"; the engine re-signed and resumed
