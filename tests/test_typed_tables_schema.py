@@ -162,15 +162,15 @@ def test_csv_text_is_converted_per_the_registry_schema_and_keyed_by_its_key() ->
 
 
 def test_csv_text_that_does_not_fit_goes_by_the_contract() -> None:
-    bad = logisense_batch([{"rowId": "r1", "accountId": "7"}, {"rowId": "r2", "accountId": "seven"}])
+    bad = logisense_batch([{"rowId": "r1", "accountId": "7"}, {"rowId": "r2", "accountId": " seven "}])
     table = TableSchema.from_json_schema(registry_schema(bad.part))
     with pytest.raises(ContractError, match=r"line 2, byte offset 200: field 'accountId' holds text, not bigint"):
         build_batch(bad, table, "freeze", NOW, new_table=False)
     discarded = build_batch(bad, table, "discard", NOW, new_table=False).table.to_pylist()
-    assert [r["account_id"] for r in discarded] == [7, None] and discarded[1]["_extra"] == '{"accountId":"seven"}'
+    assert [r["account_id"] for r in discarded] == [7, None] and discarded[1]["_extra"] == '{"accountId":" seven "}'
     evolved = build_batch(bad, table, "evolve", NOW, new_table=False)
     assert [c.name for c in evolved.widened] == ["account_id"]
-    assert [r["account_id"] for r in evolved.table.to_pylist()] == ["7", "seven"]  # widened to text, nothing lost
+    assert [r["account_id"] for r in evolved.table.to_pylist()] == ["7", " seven "]  # widened to text, kept as it came
 
 
 def test_csv_booleans_and_json_text_objects_and_lists() -> None:

@@ -7,8 +7,8 @@ Arrow does the heavy parsing in C (ISO timestamps, dates, decimals); Python
 only checks each value's type once.  CSV's text (LogiSense, Rebilly's csv
 exports) is converted per the column's kind on the slow path only, where a
 column's values did not fit as they came (``"42"`` → 42, ``""`` → null,
-``"true"`` → True, an object's JSON text flattened), so JSON exports pay
-nothing for it.  A value that does not fit its column,
+``"true"`` → True, an object's JSON text flattened or kept as JSON), so
+JSON exports pay only a type scan of each JSON column.  A value that does not fit its column,
 or a field with no column, goes by the contract:
 
 * ``evolve`` (default): a new column, or the column widened (int → double /
@@ -191,25 +191,25 @@ def _fill(
             if entry is not None and entry[1] is not None and type(v) is str:
                 if v == "":
                     continue  # CSV's empty cell: no object
-                nested = _object_text(v)  # CSV writes a flattened object as its JSON text
-                if nested is not None:
+                nested = _json_text(v)  # CSV writes a flattened object as its JSON text
+                if type(nested) is dict:
                     _fill(nested, entry[1], prefix + (k,), depth + 1, max_nesting, i, unknown)
                     continue
             unknown(prefix + (k,), i, v)
 
 
-def _object_text(v: str) -> dict[str, Any] | None:
-    if v[:1] != "{":
-        return None
-    try:
-        parsed = orjson.loads(v)
-    except orjson.JSONDecodeError:
-        return None
-    return parsed if type(parsed) is dict else None
+def _json_text(v: str) -> Any:
+    """An object or a list written as JSON text (CSV's form of them) as the value it is; other text unchanged."""
+    if v[:1] in ("{", "["):
+        try:
+            return orjson.loads(v)
+        except orjson.JSONDecodeError:
+            pass
+    return v
 
 
 def _true_false(v: str) -> bool | str:
-    return _BOOLEAN_TEXT.get(v.lower(), v)
+    return _BOOLEAN_TEXT.get(v.strip().lower(), v)
 
 
 _BOOLEAN_TEXT = {"true": True, "false": False, "1": True, "0": False, "t": True, "f": False, "yes": True, "no": False}
@@ -218,7 +218,7 @@ _BOOLEAN_TEXT = {"true": True, "false": False, "1": True, "0": False, "t": True,
 def _number_text(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     def convert(v: str) -> Any:
         try:
-            return parse(v)
+            return parse(v)  # int() and float() allow the spaces around a CSV cell
         except ValueError:
             return v  # left as text: the contract decides (widen, refuse with its place, or discard)
 
@@ -229,20 +229,22 @@ _FROM_TEXT: dict[Kind, Callable[[str], Any]] = {
     "bigint": _number_text(int),
     "double": _number_text(float),
     "boolean": _true_false,
+    "json": _json_text,
 }
-"""Text (CSV's only type) as the value its column holds; timestamps, dates and decimals Arrow parses from text itself."""
+"""Text (CSV's only type) as the value its column holds; timestamps, dates and decimals Arrow parses from text itself.
+A text that does not convert is returned as it came (the contract decides)."""
 
 
 def _from_text(kind: Kind, values: list[Any]) -> list[Any] | None:
     """A non-text column's string values converted per its kind (``""`` → null, as CSV has no null),
     or ``None`` when the column holds no strings (nothing to convert)."""
-    if kind in ("text", "json") or not any(type(v) is str for v in values):
+    if kind == "text" or not any(type(v) is str for v in values):
         return None
     convert = _FROM_TEXT.get(kind)
     out: list[Any] = []
     for v in values:
         if type(v) is str:
-            v = None if v == "" else convert(v.strip()) if convert is not None else v
+            v = None if v == "" else convert(v) if convert is not None else v
         out.append(v)
     return out
 
@@ -264,10 +266,14 @@ _FAST_TYPES: dict[Kind, frozenset[type]] = {
 
 
 def _fast_array(kind: Kind, values: list[Any]) -> pa.Array | None:
-    """The column when every value fits (checked by type in C, parsed by Arrow), else ``None``."""
-    if kind in ("text", "json"):
+    """The column when every value fits (checked by type in C, parsed by Arrow), else ``None``.
+
+    A JSON column holding strings takes the slow path: CSV's JSON text and empty cells are converted there."""
+    if kind == "text":
         return _array(kind, values)
     types = set(map(type, values))
+    if kind == "json":
+        return None if str in types else _array(kind, values)
     types.discard(_NONE)
     if not types <= _FAST_TYPES[kind]:
         return None
@@ -388,22 +394,10 @@ def build_batch(batch: Batch, schema: TableSchema, contract: Contract, loaded_at
 _JSON_DUMPS = orjson.dumps
 
 
-def _is_json_text(v: str) -> bool:
-    """An object or a list written as JSON text (CSV's form of them): stored as the JSON it is, not as a string."""
-    if v[:1] not in ("{", "["):
-        return False
-    try:
-        orjson.loads(v)
-    except orjson.JSONDecodeError:
-        return False
-    return True
-
-
 def _array(kind: Kind, values: list[Any]) -> pa.Array:
     """One column in Arrow; parsing (timestamps, dates, decimals) happens in Arrow's C++."""
     if kind == "json":
-        return pa.array([None if v is None or v == "" else v if type(v) is str and _is_json_text(v) else _JSON_DUMPS(v).decode()
-                         for v in values], pa.string())
+        return pa.array([None if v is None else _JSON_DUMPS(v).decode() for v in values], pa.string())
     if kind == "text":
         return pa.array(
             [v if v is None or type(v) is str else _JSON_DUMPS(v).decode() for v in values], pa.string()
