@@ -4,7 +4,10 @@ Every loader shares this step: records are flattened (``parent__child`` down
 to ``max_nesting``), deduplicated by key (the last version wins, as the
 upsert would), checked against the column kinds, and built into columns.
 Arrow does the heavy parsing in C (ISO timestamps, dates, decimals); Python
-only checks each value's type once.  CSV's text (LogiSense, Rebilly's csv
+only checks each value's type once.  JSON lines that fit the table's fields
+and JSON types skip the per-record walk: msgspec decodes the batch straight
+into column values (:mod:`streamer.tables.structs`), and the same checks run
+on them.  CSV's text (LogiSense, Rebilly's csv
 exports) is converted per the column's kind on the slow path only, where a
 column's values did not fit as they came (``"42"`` → 42, ``""`` → null,
 ``"true"`` → True, an object's JSON text flattened or kept as JSON), so
@@ -46,6 +49,7 @@ from streamer.tables.columns import (
     TableSchema,
     widen,
 )
+from streamer.tables.structs import RowDecoder, signature
 
 
 class ContractError(DecodeError):
@@ -196,6 +200,8 @@ def _fill(
                     _fill(nested, entry[1], prefix + (k,), depth + 1, max_nesting, i, unknown)
                     continue
             unknown(prefix + (k,), i, v)
+        else:
+            unknown(prefix + (k,), i, None)  # recorded as a null-only field, no column
 
 
 def _json_text(v: str) -> Any:
@@ -254,6 +260,8 @@ def _describe(path: Path) -> str:
 
 
 _NONE = type(None)
+_RAW_JSON = frozenset({bytes, _NONE})
+_TEXT = frozenset({str, _NONE})
 _FAST_TYPES: dict[Kind, frozenset[type]] = {
     "boolean": frozenset({bool}),
     "bigint": frozenset({int}),
@@ -269,11 +277,15 @@ def _fast_array(kind: Kind, values: list[Any]) -> pa.Array | None:
     """The column when every value fits (checked by type in C, parsed by Arrow), else ``None``.
 
     A JSON column holding strings takes the slow path: CSV's JSON text and empty cells are converted there."""
-    if kind == "text":
-        return _array(kind, values)
     types = set(map(type, values))
+    if kind == "text":
+        return pa.array(values, pa.string()) if types <= _TEXT else _array(kind, values)
     if kind == "json":
-        return None if str in types else _array(kind, values)
+        if str in types:
+            return None
+        if types <= _RAW_JSON:  # the Struct path's JSON text, as it came
+            return pa.array(values, pa.binary()).cast(pa.string())
+        return _array(kind, values)
     types.discard(_NONE)
     if not types <= _FAST_TYPES[kind]:
         return None
@@ -289,66 +301,29 @@ def build_batch(batch: Batch, schema: TableSchema, contract: Contract, loaded_at
     """The batch's rows as Arrow columns; ``schema`` is changed in place when the contract evolves it.
 
     ``new_table``: the table has no rows yet and was given no schema, so its
-    first batch makes its columns whatever the contract.  Values are written
-    straight from the decoded objects into column lists (no per-record
-    flat dict); a column is checked value by value only when its values'
-    types or Arrow's parse say something does not fit.
+    first batch makes its columns whatever the contract.  JSON lines that fit
+    the schema's fields and JSON types are decoded straight into columns
+    (:mod:`streamer.tables.structs`); any other batch is decoded record by
+    record and written into column lists (no per-record flat dict).  Either
+    way a column is checked value by value only when its values' types or
+    Arrow's parse say something does not fit.
     """
     policy: Contract = "evolve" if new_table else contract
-    part_key = batch.part.key
-    max_nesting = schema.max_nesting
-    key_fields = schema.key_fields
-    by_key: dict[str, tuple[Record, dict[str, Any]]] = {}
-    for record in batch.records:
-        data = record.decoded()
-        if type(data) is not dict:
-            raise ContractError(
-                "is not a JSON object, a table row needs one",
-                part=record.part.describe(), line=record.line, offset=record.offset,
-            )
-        key = None
-        for name in key_fields:
-            key = data.get(name)
-            if key is not None:
-                break
-        ident = f"{part_key}#{record.line}" if key is None else key if type(key) is str else orjson.dumps(key).decode()
-        by_key.pop(ident, None)  # re-inserted at the end: rows keep file order of their last version
-        by_key[ident] = (record, data)
-
-    rows = list(by_key.values())
-    n = len(rows)
-    values: dict[Path, list[Any]] = {path: [None] * n for path in schema.columns}
-    extras: list[dict[str, Any] | None] = [None] * n
     result = BatchTable(pa.table({}))
-    root = _trie(schema, values, [None] * n)
+    decoded = None if new_table or not schema.columns else _row_decoder(schema).decode(batch.records)
+    if decoded is not None:
+        records, idents, values = _unique_rows(batch, *decoded)
+        extras: list[dict[str, Any] | None] = [None] * len(records)
+    else:
+        records, idents, values, extras = _fill_rows(batch, schema, policy, result)
+    n = len(records)
 
     def refuse(path: Path, i: int, why: str) -> None:
-        record = rows[i][0]
+        record = records[i]
         raise ContractError(
             f"field {_describe(path)!r} {why} and the table's contract is freeze",
             part=record.part.describe(), line=record.line, offset=record.offset,
         )
-
-    def keep_extra(path: Path, i: int, value: Any) -> None:
-        extra = extras[i]
-        if extra is None:
-            extra = extras[i] = {}
-        extra[_describe(path)] = value
-
-    def unknown(path: Path, i: int, v: Any) -> None:
-        if policy == "evolve":
-            column = schema.add(path, kind_of_value(v))
-            result.added.append(column)
-            values[path] = column_values = [None] * n
-            column_values[i] = v
-            _insert(root, path, column_values)
-        elif policy == "freeze":
-            refuse(path, i, "is not a column of the table")
-        else:
-            keep_extra(path, i, v)
-
-    for i, (_, data) in enumerate(rows):
-        _fill(data, root, (), 0, max_nesting, i, unknown)
 
     added = {c.name for c in result.added}
     arrays: list[pa.Array] = []
@@ -372,16 +347,15 @@ def build_batch(batch: Batch, schema: TableSchema, contract: Contract, loaded_at
                 refuse(path, misfits[0], f"holds {kind_of_value(column_values[misfits[0]])}, not {column.kind}")
             else:
                 for i in misfits:
-                    keep_extra(path, i, column_values[i])
+                    _keep_extra(extras, path, i, column_values[i])
                     column_values[i] = None
             array = _array(column.kind, column_values)
         arrays.append(array)
 
-    keys = list(by_key)
     provenance = [
-        pa.array(keys, pa.string()),
-        pa.array([part_key] * n, pa.string()),
-        pa.array([r.line for r, _ in rows], pa.int64()),
+        pa.array(idents, pa.string()),
+        pa.array([batch.part.key] * n, pa.string()),
+        pa.array([r.line for r in records], pa.int64()),
         pa.array([loaded_at] * n, ARROW_TYPES["timestamp"]),
     ]
     extra_array = pa.array([None if e is None else orjson.dumps(e).decode() for e in extras], pa.string())
@@ -391,13 +365,112 @@ def build_batch(batch: Batch, schema: TableSchema, contract: Contract, loaded_at
     return result
 
 
+def _ident(part_key: str, record: Record, key: Any) -> str:
+    """The row's primary key: the key field as text (JSON for a non-string), or part#line without one."""
+    return f"{part_key}#{record.line}" if key is None else key if type(key) is str else orjson.dumps(key).decode()
+
+
+def _unique_rows(
+    batch: Batch, keys: list[Any], values: dict[Path, list[Any]]
+) -> tuple[list[Record], list[str], dict[Path, list[Any]]]:
+    """The decoded rows with one row per key, the last version in the place of its last line (as the upsert keeps)."""
+    records = batch.records
+    if None not in keys and set(map(type, keys)) == {str}:
+        idents: list[str] = keys
+    else:
+        part_key = batch.part.key
+        idents = [_ident(part_key, r, k) for r, k in zip(records, keys, strict=True)]
+    if len(set(idents)) == len(idents):
+        return records, idents, values
+    last = sorted({ident: i for i, ident in enumerate(idents)}.values())
+    return [records[i] for i in last], [idents[i] for i in last], {p: [v[i] for i in last] for p, v in values.items()}
+
+
+def _fill_rows(
+    batch: Batch, schema: TableSchema, policy: Contract, result: BatchTable
+) -> tuple[list[Record], list[str], dict[Path, list[Any]], list[dict[str, Any] | None]]:
+    """Every record decoded and walked into column lists; a field with no column goes by the contract."""
+    part_key = batch.part.key
+    key_fields = schema.key_fields
+    max_nesting = schema.max_nesting
+    by_key: dict[str, tuple[Record, dict[str, Any]]] = {}
+    for record in batch.records:
+        data = record.decoded()
+        if type(data) is not dict:
+            raise ContractError(
+                "is not a JSON object, a table row needs one",
+                part=record.part.describe(), line=record.line, offset=record.offset,
+            )
+        key = None
+        for name in key_fields:
+            key = data.get(name)
+            if key is not None:
+                break
+        ident = _ident(part_key, record, key)
+        by_key.pop(ident, None)  # re-inserted at the end: rows keep file order of their last version
+        by_key[ident] = (record, data)
+
+    rows = list(by_key.values())
+    n = len(rows)
+    values: dict[Path, list[Any]] = {path: [None] * n for path in schema.columns}
+    extras: list[dict[str, Any] | None] = [None] * n
+    root = _trie(schema, values, [None] * n)
+
+    def unknown(path: Path, i: int, v: Any) -> None:
+        if v is None:
+            schema.nulls.add(path)
+        elif policy == "evolve":
+            column = schema.add(path, kind_of_value(v))
+            result.added.append(column)
+            values[path] = column_values = [None] * n
+            column_values[i] = v
+            _insert(root, path, column_values)
+        elif policy == "freeze":
+            record = rows[i][0]
+            raise ContractError(
+                f"field {_describe(path)!r} is not a column of the table and the table's contract is freeze",
+                part=record.part.describe(), line=record.line, offset=record.offset,
+            )
+        else:
+            _keep_extra(extras, path, i, v)
+
+    for i, (_, data) in enumerate(rows):
+        _fill(data, root, (), 0, max_nesting, i, unknown)
+    return [r for r, _ in rows], list(by_key), values, extras
+
+
+def _keep_extra(extras: list[dict[str, Any] | None], path: Path, i: int, value: Any) -> None:
+    """The ``discard`` contract: the value kept, by field path, in the row's ``_extra`` JSON."""
+    extra = extras[i]
+    if extra is None:
+        extra = extras[i] = {}
+    extra[_describe(path)] = value
+
+
+_DECODERS: dict[tuple[Any, ...], RowDecoder] = {}
+
+
+def _row_decoder(schema: TableSchema) -> RowDecoder:
+    """The Struct decoder of this schema, made once per version of it (a few per table and run)."""
+    sig = signature(schema)
+    decoder = _DECODERS.get(sig)
+    if decoder is None:
+        if len(_DECODERS) >= 64:
+            _DECODERS.clear()
+        decoder = _DECODERS[sig] = RowDecoder(schema)
+    return decoder
+
+
 _JSON_DUMPS = orjson.dumps
 
 
 def _array(kind: Kind, values: list[Any]) -> pa.Array:
     """One column in Arrow; parsing (timestamps, dates, decimals) happens in Arrow's C++."""
     if kind == "json":
-        return pa.array([None if v is None else _JSON_DUMPS(v).decode() for v in values], pa.string())
+        return pa.array(
+            [None if v is None else v.decode() if type(v) is bytes else _JSON_DUMPS(v).decode() for v in values],
+            pa.string(),
+        )
     if kind == "text":
         return pa.array(
             [v if v is None or type(v) is str else _JSON_DUMPS(v).decode() for v in values], pa.string()

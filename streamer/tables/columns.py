@@ -89,6 +89,10 @@ class TableSchema:
     key_fields: tuple[str, ...] = DEFAULT_KEY_FIELDS
     """The record fields tried, in order, for the primary key."""
     max_nesting: int = 1
+    nulls: set[Path] = field(default_factory=set)
+    """Fields with no column seen only as null so far (no column is made for nulls alone).  Not
+    stored with the table: it lets the Struct decoder (:mod:`streamer.tables.structs`) accept
+    them, where an unknown field must send the batch to the general path."""
 
     # -- building
 
