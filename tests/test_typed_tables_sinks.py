@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from streamer.providers.mews.entities import OrderItem
@@ -241,3 +242,56 @@ async def test_vendor_csv_exports_become_typed_tables_keyed_by_their_schema(back
     assert len(transactions) == 30 and not any("#" in r["id"] for r in transactions)  # the records' ids, not part#line
     assert all(isinstance(r["amount"], float) for r in transactions)
     assert {type(r["is_rebill"]) for r in transactions} <= {bool, int, type(None)}
+
+
+AWKWARD_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "Id": {"type": "string"},
+        "Text": {"type": ["string", "null"]},
+        "Number": {"type": "number"},
+        "Money": {"type": "number", "format": "decimal"},
+        "Flag": {"type": "boolean"},
+        "At": {"type": "string", "format": "date-time"},
+        "Doc": {"type": "array"},
+    },
+}
+AWKWARD = [  # what a CSV (PostgreSQL's COPY) or a bound value could get wrong
+    {"Id": "a", "Text": "", "Number": 0.30000000000000004, "Money": "12345678901234567890123456789.123456789",
+     "Flag": True, "At": "2026-01-01T00:00:00.000001Z", "Doc": [{"q": "say \"hi\"", "n": None}]},
+    {"Id": "b", "Text": None, "Number": 5e-324, "Money": "-0.000000001", "Flag": False,
+     "At": "1999-12-31T23:59:59+01:00", "Doc": []},
+    {"Id": "c", "Text": 'a "quoted", comma\nnew line \\N NULL', "Number": -0.0, "Money": "0", "Flag": None,
+     "At": None, "Doc": None},
+    {"Id": "d", "Text": "NULL", "Number": 1.7976931348623157e308, "Money": "1.5", "Flag": True,
+     "At": "2026-06-30T12:00:00Z", "Doc": ["\\", "é", ""]},
+]
+
+
+async def test_awkward_values_come_back_exactly(backend: Backend) -> None:
+    sink = backend.sink(schema_for=lambda part: AWKWARD_SCHEMA)
+    await write(sink, make_batch(AWKWARD, done=True))
+    rows = {r["id"]: r for r in await backend.rows("order_item")}
+    assert [rows[k]["text"] for k in "abcd"] == ["", None, AWKWARD[2]["Text"], "NULL"]
+    assert [rows[k]["number"] for k in "abcd"] == [r["Number"] for r in AWKWARD]
+    if backend.kind != "sqlite":  # SQLite stores -0.0 as 0.0
+        assert str(rows["c"]["number"]) == "-0.0"
+    money = [rows[k]["money"] for k in "abcd"]
+    assert [Decimal(str(m)) for m in money] == [Decimal(r["Money"]) for r in AWKWARD]
+    flags = [rows[k]["flag"] for k in "abcd"]
+    assert [None if f is None else bool(f) for f in flags] == [True, False, None, True]
+    docs = [rows[k]["doc"] for k in "abcd"]
+    assert [None if d is None else orjson.loads(d) for d in docs] == [r["Doc"] for r in AWKWARD]
+    stamps = [rows[k]["at"] for k in "abcd"]
+    if backend.kind != "sqlite":
+        assert stamps == [datetime(2026, 1, 1, 0, 0, 0, 1, tzinfo=UTC), datetime(1999, 12, 31, 22, 59, 59, tzinfo=UTC),
+                          None, datetime(2026, 6, 30, 12, tzinfo=UTC)]
+
+
+async def test_fields_named_like_sql_keywords_are_created_added_and_widened(backend: Backend) -> None:
+    sink = backend.sink()
+    await write(sink, make_batch([{"Id": "a", "Order": 1, "Group": "g"}]),
+                make_batch([{"Id": "b", "Order": "first", "Select": True, "Group": "h"}], first_line=2))
+    rows = await backend.rows("order_item")
+    # SQLite keeps each value's own type (1 stays an integer, True is 1) in a widened column
+    assert [(str(r["order"]), r["group"], r["select"]) for r in rows] == [("1", "g", None), ("first", "h", True)]

@@ -17,6 +17,13 @@ from streamer.tables.columns import KEY_COLUMN, Column, Kind, TableSchema
 TABLES_TABLE = "_streamer_tables"
 
 
+def quoted(name: str) -> str:
+    """A column name in SQL: always quoted, as a vendor field may be a keyword (``At``, ``Order``, ``Group``).
+    Names are lower-case ``[a-z0-9_]`` (:func:`~streamer.tables.columns.column_name`), so the quoted
+    name is the same column as the bare one in all three databases."""
+    return f'"{name}"'
+
+
 @dataclass(frozen=True, slots=True)
 class Dialect:
     name: str
@@ -30,20 +37,21 @@ class Dialect:
 
     def create(self, table: str, schema: TableSchema) -> str:
         columns = ", ".join(
-            f"{name} {self.type_of(kind)}" + (" PRIMARY KEY" if name == KEY_COLUMN else "")
+            f"{quoted(name)} {self.type_of(kind)}" + (" PRIMARY KEY" if name == KEY_COLUMN else "")
             for name, kind in schema.kinds()
         )
         return f"CREATE TABLE IF NOT EXISTS {table} ({columns})"
 
     def add_column(self, table: str, column: Column) -> str:
-        return f"ALTER TABLE {table} ADD COLUMN {column.name} {self.type_of(column.kind)}"
+        return f"ALTER TABLE {table} ADD COLUMN {quoted(column.name)} {self.type_of(column.kind)}"
 
     def widen_column(self, table: str, column: Column) -> str | None:
         if not self.alters_types:
             return None
         sql_type = self.type_of(column.kind)
         keyword = "TYPE" if self.name == "postgresql" else "SET DATA TYPE"
-        return f"ALTER TABLE {table} ALTER COLUMN {column.name} {keyword} {sql_type} USING {column.name}::{sql_type}"
+        name = quoted(column.name)
+        return f"ALTER TABLE {table} ALTER COLUMN {name} {keyword} {sql_type} USING {name}::{sql_type}"
 
     def tables_ddl(self, qualified: str) -> str:
         return f"CREATE TABLE IF NOT EXISTS {qualified} (table_name {self.types['text']} PRIMARY KEY, columns {self.types['text']} NOT NULL)"
@@ -60,16 +68,16 @@ class Dialect:
         column = next((c for c in schema.columns.values() if c.path == ("UpdatedUtc",)), None)
         if column is None:
             return None
-        n, o = f"{new}.{column.name}", f"{old}.{column.name}"
+        n, o = f"{new}.{quoted(column.name)}", f"{old}.{quoted(column.name)}"
         if column.kind == "timestamp" and self.name != "sqlite":
             return f"({n} IS NULL OR {o} IS NULL OR {n} >= {o})"
         return is_not_older(n, o, self.name)
 
     def upsert(self, table: str, source: str, schema: TableSchema) -> str:
         """``INSERT ... SELECT ... ON CONFLICT (id) DO UPDATE``: the row is replaced unless it is newer."""
-        names = schema.names()
+        names = [quoted(n) for n in schema.names()]
         columns = ", ".join(names)
-        updates = ", ".join(f"{n} = excluded.{n}" for n in names if n != KEY_COLUMN)
+        updates = ", ".join(f"{n} = excluded.{n}" for n in names if n != quoted(KEY_COLUMN))
         guard = self.not_older(schema, "excluded", table)
         return (
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {source} WHERE true "

@@ -8,6 +8,7 @@ sink opened, together with the part's checkpoint.
 
 from __future__ import annotations
 
+import decimal
 import sqlite3
 from typing import Any
 
@@ -16,10 +17,12 @@ import pyarrow as pa
 from streamer.records import Batch
 from streamer.tables.batch import utc_now
 from streamer.tables.columns import KEY_COLUMN
-from streamer.tables.dialects import DUCKDB, SQLITE, TABLES_TABLE, Dialect
+from streamer.tables.dialects import DUCKDB, SQLITE, TABLES_TABLE, Dialect, quoted
 from streamer.tables.state import TypedOptions, TypedTables
 
 _INCOMING = "_streamer_incoming"
+_EXACT = decimal.Context(prec=38)
+"""Decimal(38, 9) without rounding: the default context's 28 digits would round big amounts when normalized."""
 
 
 class EmbeddedTypedTables:
@@ -58,7 +61,7 @@ class EmbeddedTypedTables:
 
     def _duckdb(self, conn: Any, table: str, rows: pa.Table) -> None:
         schema = self.tables.schema(table)
-        columns = ", ".join(schema.names())
+        columns = ", ".join(map(quoted, schema.names()))
         conn.register(_INCOMING, rows)
         try:
             stored = conn.execute(
@@ -83,9 +86,9 @@ class EmbeddedTypedTables:
     def _sqlite(self, conn: Any, table: str, rows: pa.Table) -> None:
         schema = self.tables.schema(table)
         columns = [_sqlite_values(rows.column(i)) for i in range(rows.num_columns)]
-        names = schema.names()
+        names = [quoted(n) for n in schema.names()]
         marks = ", ".join("?" * len(names))
-        updates = ", ".join(f"{n} = excluded.{n}" for n in names if n != KEY_COLUMN)
+        updates = ", ".join(f"{n} = excluded.{n}" for n in names if n != quoted(KEY_COLUMN))
         guard = self.dialect.not_older(schema, "excluded", table)
         conn.executemany(
             f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks}) "
@@ -112,5 +115,5 @@ def _sqlite_values(column: pa.ChunkedArray) -> list[Any]:
     if pa.types.is_timestamp(t) or pa.types.is_date(t):
         return [None if v is None else v.isoformat() for v in column.to_pylist()]
     if pa.types.is_decimal(t):
-        return [None if v is None else format(v.normalize(), "f") for v in column.to_pylist()]
+        return [None if v is None else format(v.normalize(_EXACT), "f") for v in column.to_pylist()]
     return column.to_pylist()
