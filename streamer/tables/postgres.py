@@ -14,7 +14,7 @@ target)``, re-made in the transaction that alters the target.
 
 from __future__ import annotations
 
-import io
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio.to_thread
@@ -75,7 +75,7 @@ class PostgresTypedTables:
             if rows.num_rows:
                 schema = self.tables.schema(table)
                 csv = await anyio.to_thread.run_sync(_csv, rows)
-                await conn.copy_to_table(stage, source=csv, columns=schema.names(), format="csv")
+                await conn.copy_to_table(stage, source=_once(csv), columns=schema.names(), format="csv")
                 await conn.execute(POSTGRESQL.upsert(target, stage, schema))
             if plan.schema_json is not None:
                 await conn.execute(POSTGRESQL.tables_upsert(self._meta), table, plan.schema_json)
@@ -85,12 +85,17 @@ class PostgresTypedTables:
             raise
 
 
-def _csv(rows: pa.Table) -> io.BytesIO:
+def _csv(rows: pa.Table) -> bytes:
     """The rows as PostgreSQL reads CSV (no header; NULL unquoted, empty text quoted)."""
-    out = io.BytesIO()
+    out = pa.BufferOutputStream()
     pa_csv.write_csv(rows, out, _CSV)
-    out.seek(0)
-    return out
+    return out.getvalue().to_pybytes()
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    """The CSV as one chunk: asyncpg reads a file object through a thread pool, which grew the
+    process by ~1 MB per batch (262 MB peak on the 200 MB benchmark, against 102 MB this way)."""
+    yield data
 
 
 _CSV = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
