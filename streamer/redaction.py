@@ -52,7 +52,10 @@ def redact_url(url: str) -> str:
         return "<unparseable url>"
     query = "…" if parts.query else ""
     fragment = "" if parts.query else "…" if "=" in parts.fragment else parts.fragment
-    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+    redacted = urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+    if not netloc and str(url).startswith(f"{parts.scheme}://") and not redacted.startswith(f"{parts.scheme}://"):
+        redacted = f"{parts.scheme}://{redacted[len(parts.scheme) + 1:]}"  # sqlite:///x: urlunsplit drops the empty authority
+    return redacted
 
 
 def redact_broken_url(url: str) -> str:

@@ -114,3 +114,10 @@ async def test_waits_double_from_the_first_retry(monkeypatch) -> None:
                 raise RetryableHTTPError("down", status=503)
     assert slept == [1, 2, 4, 8]
     assert isinstance(retrying, tenacity.AsyncRetrying)
+
+
+def test_redact_url_keeps_the_empty_authority_of_a_file_url() -> None:
+    """``sqlite:///x@y/out.db`` named in an error as written (urlunsplit alone drops ``//`` without a host)."""
+    assert redact_url("sqlite:///x@y/out.db") == "sqlite:///x@y/out.db"
+    assert redact_url("file:///data/part.csv?token=abc") == "file:///data/part.csv?…"
+    assert redact_url("dir:relative/out") == "dir:relative/out"
