@@ -46,6 +46,7 @@ import duckdb, json, sys, time
 db, files = sys.argv[1], json.loads(sys.argv[2])
 conn = duckdb.connect(db)
 conn.execute("SET memory_limit = '256MB'")
+conn.execute("SET enable_progress_bar = false")
 conn.execute("CREATE TABLE order_item AS SELECT * FROM read_json(?)", [files])
 print(conn.execute("SELECT count(*) FROM order_item").fetchall()[0][0])
 """
@@ -148,7 +149,7 @@ def run(
                     shutil.copyfileobj(resp, f)
                 files.append(str(path))
             m = measure([sys.executable, "-c", READ_JSON, str(work / "read_json.duckdb"), json.dumps(files)])
-            assert int(m.stdout.strip()) == n
+            assert int(m.stdout.strip().splitlines()[-1]) == n
             rows.append(_row("DuckDB read_json (files on disk)", "limit", m.wall, m.peak_rss_mb, n))
             if dsn:
                 m = measure([sys.executable, "-c", BARE_COPY, dsn, str(work / "parquet" / "order_item")])
