@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.server
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -18,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tests.support.read_only import make_read_only, read_only  # noqa: F401  (fixture)
 
 STREAMER = [sys.executable, "-m", "streamer.cli.main", "-q"]
 RECORDS = b'{"Id": 1}\n{"Id": 2}\n{"Id": 3}\n'
@@ -84,23 +85,6 @@ def one_line(result: subprocess.CompletedProcess[str], code: int) -> str:
     return lines[0]
 
 
-@pytest.fixture
-def read_only(tmp_path: Path) -> Iterator[list[Path]]:
-    """Paths appended to the list are made read-only, even for root (``chattr +i``), until teardown."""
-    paths: list[Path] = []
-    yield paths
-    for path in paths:
-        if os.geteuid() == 0:
-            subprocess.run(["chattr", "-i", str(path)], check=False)
-        path.chmod(0o755)
-
-
-def make_read_only(paths: list[Path], path: Path) -> None:
-    path.chmod(0o555 if path.is_dir() else 0o444)
-    paths.append(path)
-    if os.geteuid() == 0:  # root ignores mode bits; the immutable flag binds root too
-        if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)]).returncode != 0:
-            pytest.skip("running as root on a file system without chattr +i: cannot make a read-only path")
 
 
 def test_url_without_a_scheme_is_a_usage_error(tmp_path: Path) -> None:

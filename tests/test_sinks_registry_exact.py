@@ -9,9 +9,6 @@ file where a directory should be) before anything is downloaded.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -23,6 +20,7 @@ from streamer.sinks.directory import DirSink
 from streamer.sinks.duckdb import DuckDBSink
 from streamer.sinks.registry import describe, ensure_writable, sink_from_url
 from streamer.sinks.sqlite import SqliteSink
+from tests.support.read_only import make_read_only, read_only  # noqa: F401  (fixture)
 from tests.support.sinks import make_batch
 
 
@@ -38,24 +36,6 @@ def refused_path(path: Path, what: str = "--state", **kwargs: bool) -> str:
     return str(info.value)
 
 
-@pytest.fixture
-def read_only() -> Iterator[list[Path]]:
-    """Paths appended to the list are made read-only, even for root (``chattr +i``), until teardown."""
-    paths: list[Path] = []
-    yield paths
-    for path in paths:
-        if os.geteuid() == 0:
-            subprocess.run(["chattr", "-i", str(path)], check=False)
-        path.chmod(0o755)
-
-
-def make_read_only(paths: list[Path], path: Path) -> Path:
-    path.chmod(0o555 if path.is_dir() else 0o444)
-    paths.append(path)
-    if os.geteuid() == 0:  # root ignores mode bits; the immutable flag binds root too
-        if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)]).returncode != 0:
-            pytest.skip("running as root on a file system without chattr +i: cannot make a read-only path")
-    return path
 
 
 async def deliver(sink: object, records: list[dict[str, object]]) -> None:
