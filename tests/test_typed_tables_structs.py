@@ -22,7 +22,6 @@ from streamer.records import Batch, Checkpoint, PartInfo, Record
 from streamer.simulator.records import BUILDERS, ID_PLACEHOLDER, build_templates
 from streamer.simulator.rebilly import BUILDERS as REBILLY_BUILDERS
 from streamer.tables import ContractError, TableSchema
-from streamer.tables import batch as batch_module
 from streamer.tables.batch import BatchTable, build_batch
 from streamer.tables.state import registry_schema
 from streamer.tables.structs import RowDecoder

@@ -49,7 +49,7 @@ from streamer.tables.columns import (
     TableSchema,
     widen,
 )
-from streamer.tables.structs import RowDecoder, signature
+from streamer.tables.structs import decoder_for
 
 
 class ContractError(DecodeError):
@@ -310,7 +310,7 @@ def build_batch(batch: Batch, schema: TableSchema, contract: Contract, loaded_at
     """
     policy: Contract = "evolve" if new_table else contract
     result = BatchTable(pa.table({}))
-    decoded = None if new_table or not schema.columns else _row_decoder(schema).decode(batch.records)
+    decoded = None if new_table or not schema.columns else decoder_for(schema).decode(batch.records)
     if decoded is not None:
         records, idents, values = _unique_rows(batch, *decoded)
         extras: list[dict[str, Any] | None] = [None] * len(records)
@@ -445,20 +445,6 @@ def _keep_extra(extras: list[dict[str, Any] | None], path: Path, i: int, value: 
     if extra is None:
         extra = extras[i] = {}
     extra[_describe(path)] = value
-
-
-_DECODERS: dict[tuple[Any, ...], RowDecoder] = {}
-
-
-def _row_decoder(schema: TableSchema) -> RowDecoder:
-    """The Struct decoder of this schema, made once per version of it (a few per table and run)."""
-    sig = signature(schema)
-    decoder = _DECODERS.get(sig)
-    if decoder is None:
-        if len(_DECODERS) >= 64:
-            _DECODERS.clear()
-        decoder = _DECODERS[sig] = RowDecoder(schema)
-    return decoder
 
 
 _JSON_DUMPS = orjson.dumps

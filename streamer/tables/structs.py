@@ -6,12 +6,12 @@ writing values into column lists.  When a table's schema is known, the row
 it expects is a tree of Structs (one per flattened object, JSON columns as
 :class:`msgspec.Raw`, the source's own text); msgspec decodes the whole batch
 into it in one C call, roughly twice the speed of ``orjson.loads`` alone, and
-the columns are then read attribute by attribute with ``operator.attrgetter``.
+the columns are then read by transposing each level's ``astuple`` rows.
 
 This is only a shortcut for the common case.  ``forbid_unknown_fields`` and
 the leaf types make msgspec refuse a batch with a field the table has no
 column for or a value of another JSON type (``"42"`` for a bigint, an object
-where text was); :func:`decode_columns` then returns ``None`` and the batch
+where text was); :meth:`RowDecoder.decode` then returns ``None`` and the batch
 takes the general path (:mod:`streamer.tables.batch`), which evolves,
 refuses or discards per the contract and names the record.  Both paths feed
 the same column checks and Arrow builders, so a batch gets the same table
@@ -108,7 +108,7 @@ class RowDecoder:
         self._usable = not any(len(path) == 1 and path[0] in schema.key_fields for path in kinds)
         """A column named like a key field (a hand-made schema) is left to the general path."""
         tree: dict[str, Any] = {}
-        for path, kind in kinds.items():
+        for path in kinds:
             node = tree
             for name in path[:-1]:
                 node = node.setdefault(name, {})
@@ -138,8 +138,10 @@ class RowDecoder:
     def decode(self, records: Sequence[Record]) -> tuple[list[Any], dict[Path, list[Any]]] | None:
         """(each record's key value or ``None``, the values of every column) — or ``None`` when a line has
         a field or a value type the schema has no column for, so the general path must decide."""
+        if not self._usable:
+            return None
         raws = [r.raw for r in records]
-        if None in raws or not self._usable:
+        if None in raws:
             return None  # CSV or JSON array records: decoded dicts only
         try:
             rows = self._decoder.decode(b"[" + b",".join(raws) + b"]")  # type: ignore[arg-type]
@@ -173,10 +175,24 @@ def _json_texts(raws: list[Any]) -> list[Any] | None:
     return out
 
 
-def signature(schema: TableSchema) -> tuple[Any, ...]:
+def _signature(schema: TableSchema) -> tuple[Any, ...]:
     """What a decoder depends on: the columns' paths and kinds, the null-only fields, the key fields, the nesting depth."""
     columns = tuple((p, c.kind) for p, c in schema.columns.items())
     return (schema.key_fields, schema.max_nesting, columns, frozenset(schema.nulls))
 
 
-__all__ = ["RowDecoder", "signature"]
+_DECODERS: dict[tuple[Any, ...], RowDecoder] = {}
+
+
+def decoder_for(schema: TableSchema) -> RowDecoder:
+    """The decoder of this version of ``schema``, made once (a few per table and run, as it evolves)."""
+    signature = _signature(schema)
+    decoder = _DECODERS.get(signature)
+    if decoder is None:
+        if len(_DECODERS) >= 64:
+            _DECODERS.clear()
+        decoder = _DECODERS[signature] = RowDecoder(schema)
+    return decoder
+
+
+__all__ = ["RowDecoder", "decoder_for"]
