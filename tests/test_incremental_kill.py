@@ -23,6 +23,7 @@ import pytest
 from streamer.incremental.bookmarks import parse_iso
 from streamer.simulator.mews import DEMO_ACCESS_TOKEN, DEMO_CLIENT_TOKEN
 from tests.support.mews import mews_simulator
+from tests.support.processes import reaped
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(60)]
 
@@ -101,15 +102,14 @@ async def test_kill_during_incremental_run_then_rerun_exactly_once(tmp_path: Pat
 
         sim.faults.bytes_per_second = 60_000  # ~4 s for the changed records: the kill lands mid-run
         process = await _run(_args(sim, tmp_path, kind))
-        deadline = time.monotonic() + 20
-        while True:
-            adds = [e for e in api.exports.values()]
-            if len(adds) == 2 and _progress(tmp_path, kind, adds[-1].id) > 0:
-                break
-            assert process.returncode is None and time.monotonic() < deadline, "run 2 made no progress"
-            await asyncio.sleep(0.02)
-        process.kill()
-        await _finish(process)
+        async with reaped(process):  # killed on the way out
+            deadline = time.monotonic() + 20
+            while True:
+                adds = [e for e in api.exports.values()]
+                if len(adds) == 2 and _progress(tmp_path, kind, adds[-1].id) > 0:
+                    break
+                assert process.returncode is None and time.monotonic() < deadline, "run 2 made no progress"
+                await asyncio.sleep(0.02)
         killed_export = list(api.exports.values())[-1]
         acknowledged = _progress(tmp_path, kind, killed_export.id)
         total = sum(killed_export.file_size(i) for i in range(len(killed_export.files)))

@@ -16,6 +16,7 @@ import pytest
 from streamer.simulator import FaultPlan, Simulator
 from streamer.simulator.mews import DEMO_ACCESS_TOKEN, DEMO_CLIENT_TOKEN, MewsSimConfig, install
 from tests.support.faults import assert_exactly_once, ids_in_file
+from tests.support.processes import reaped
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(90)]
 
@@ -39,12 +40,11 @@ async def test_killed_mews_run_reuses_its_exports_and_resumes_exactly_once(tmp_p
     async with sim:
         faults.bytes_per_second = 700_000  # ~2 s per file: the kill lands mid-part
         process = await _mews_cli(sim.base_url, state, out)
-        deadline = time.monotonic() + 30
-        while not (out.exists() and out.stat().st_size > 2_000_000):
-            assert time.monotonic() < deadline and process.returncode is None, "first run never got going"
-            await asyncio.sleep(0.02)
-        process.kill()
-        await process.wait()
+        async with reaped(process):  # killed on the way out
+            deadline = time.monotonic() + 30
+            while not (out.exists() and out.stat().st_size > 2_000_000):
+                assert time.monotonic() < deadline and process.returncode is None, "first run never got going"
+                await asyncio.sleep(0.02)
         saved = orjson.loads(state.read_bytes())
         assert set(saved["exports"]) == {"mews/OrderItem", "mews/Payment"}
         assert any(p["offset"] > 0 and not p["done"] for p in saved["parts"].values()), saved["parts"]
