@@ -102,7 +102,7 @@ with pipeline.sql_client() as client:
 
 def _cli(urls: list[str], sink: str, code: Path | None = None) -> list[str]:
     """The CLI command; with ``code``, the CLI of the streamer checkout at that directory instead."""
-    args = ["-q", "urls", *urls, "--entity-type", "OrderItem", "--sink", sink]
+    args = ["-q", "urls", *urls, "--entity", "OrderItem", "--sink", sink]
     if code is None:
         return [sys.executable, "-m", "streamer.cli.main", *args]
     boot = (f"import sys; sys.path.insert(0, {str(code)!r}); from streamer.cli.main import main; "

@@ -50,7 +50,7 @@ async def _run_cli_killing_a_worker(
     SIGKILL one worker process."""
     sim.faults.bytes_per_second = THROTTLE
     export = sim.add_export("OrderItem", records=RECORDS, parts=PARTS)
-    command = [sys.executable, "-m", "streamer.cli.main", "-v", "urls", *sim.file_urls(export), "--entity-type", "OrderItem",
+    command = [sys.executable, "-m", "streamer.cli.main", "-v", "urls", *sim.file_urls(export), "--entity", "OrderItem",
                "--batch-size", "200", "--sink", sink]
     command += ["--workers", "2"] if cluster is None else ["--scheduler", cluster.scheduler.address]
     process = await anyio.open_process(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -40,7 +40,7 @@ RECORDS, PARTS = 6000, 3
 
 
 def _cli(urls: list[str], sink: str) -> list[str]:
-    return [sys.executable, "-m", "streamer.cli.main", "-q", "urls", *urls, "--entity-type", "OrderItem",
+    return [sys.executable, "-m", "streamer.cli.main", "-q", "urls", *urls, "--entity", "OrderItem",
             "--sink", sink, "--batch-size", "100", "--concurrency", str(PARTS)]
 
 

@@ -143,7 +143,7 @@ async def test_cli_format_singer_and_sink_singer_agree(sim: Simulator) -> None:
     outputs = []
     for args in (["--format", "singer"], ["--sink", "singer:-"]):
         result = await _run([sys.executable, "-m", "streamer.cli.main", "-q", "urls", url,
-                             "--entity-type", "Reservation", *args])
+                             "--entity", "Reservation", *args])
         assert result.returncode == 0, result.stderr.decode()
         records = validate_singer(result.stdout.splitlines())
         outputs.append(sorted(r["Id"] for r in records["Reservation"]))
