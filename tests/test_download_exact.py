@@ -106,6 +106,20 @@ async def test_a_part_that_can_be_re_signed_is_not_re_signed_without_cause(sim) 
     assert stats.records == 200 and source.refreshes == 0 and stats.url_refreshes == 0
 
 
+async def test_a_truncated_gzip_content_encoding_is_named_as_such(tmp_path) -> None:
+    packed = gzip.compress(BODY, mtime=0)
+    script = Script(packed[:-4], [Reply(sized=False, headers={"Content-Encoding": "gzip"})])
+    with pytest.raises(PartError) as info:
+        await _run(tmp_path, script)
+    assert re.fullmatch(r"part 0 \(.*\): gzip Content-Encoding is truncated: it ends inside a member at byte \d+",
+                        str(info.value)), str(info.value)
+
+
+async def test_an_answer_without_content_type_is_read(tmp_path) -> None:
+    stats, lines, _ = await _run(tmp_path, Script(BODY, content_type=None))
+    assert [line["Id"] for line in lines] == IDS
+
+
 async def test_a_body_held_by_the_html_sniff_is_decoded_at_its_end(tmp_path) -> None:
     """The HTML guard holds a start that could still become ``<html``; at the end of a tiny body
     the flush releases it to the decoder, which must see it (here: not JSON, so a located error)."""
@@ -145,6 +159,13 @@ async def test_part_stats_carry_the_label_and_the_announced_size(tmp_path) -> No
     (part,) = stats.parts.values()
     assert re.fullmatch(r"part 0 \(.*data\.jsonl\)", part.name), part.name
     assert part.size == SIZE and part.url_refreshes == 0 and part.done
+
+
+async def test_without_an_announced_size_the_part_size_is_the_first_answers(tmp_path) -> None:
+    script = Script(BODY, [Reply(stop=CUT, abort=True), Reply(headers={"Content-Range": "bytes {start}-{last}/{total}"})])
+    stats, _, _ = await _run(tmp_path, script)
+    (part,) = stats.parts.values()
+    assert part.size == SIZE
 
 
 # ------------------------------------------------------------- short bodies
