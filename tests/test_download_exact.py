@@ -281,3 +281,23 @@ async def test_a_resumed_run_refuses_a_file_with_another_last_modified(tmp_path)
 async def test_a_resumed_run_refuses_a_file_of_another_length(tmp_path) -> None:
     with pytest.raises(PartChangedError, match=f"is now {SIZE + 13}"):
         await _resumed(tmp_path, Reply(body=BODY + b'{"Id":"new"}\n', headers=NO_ETAG), NO_ETAG)
+
+
+async def test_a_url_near_its_expiry_is_re_signed_before_each_resume_and_counted_once_each(faults, sim, caplog) -> None:
+    """Proactive re-signing: the URL lives 0.6 s (re-signed after 80 % of it); the part takes ~3 s
+    and drops at a third and two thirds, so each of the two resumes comes ~1 s after its URL was
+    signed. Each resume re-signs first (no 403, so no extra retry), and each re-sign is counted
+    and logged once."""
+    export = sim.add_export("OrderItem", records=600, parts=1)
+    size = export.file_size(0)
+    faults.bytes_per_second = size / 3
+    faults.drop_at[f"{export.id}/0"] = [size // 3, 2 * size // 3]
+    source = SimSource(sim, [export], url_ttl=0.6, tell_ttl=True)
+    with caplog.at_level(logging.INFO, logger="streamer"):
+        stats = await run_export(source, CallbackSink(lambda batch: None), config=_config(batch_size=100))
+    assert stats.records == 600 and faults.injected["drop"] == 2
+    (part,) = stats.parts.values()
+    assert stats.retries == 2, "a resume met an expired URL: it was not re-signed before the request"
+    assert source.refreshes == 2 and stats.url_refreshes == 2 and part.url_refreshes == 2
+    logged = [r.getMessage() for r in caplog.records if "refreshed its signed URL" in r.getMessage()]
+    assert logged == [f"{part.name}: refreshed its signed URL"] * 2
