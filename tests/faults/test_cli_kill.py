@@ -20,6 +20,7 @@ import pytest
 
 from streamer.simulator import FaultPlan, Simulator
 from tests.support.faults import assert_at_least_once, assert_exactly_once, expected_ids, ids_in_file
+from tests.support.processes import reaped
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(90)]
 
@@ -75,9 +76,10 @@ async def test_killed_cli_resumes_with_every_record_exactly_once(tmp_path, kill_
         unacknowledged_bytes = []
         for fraction in (0.2, 0.55):
             process = await _start_cli(_cli_args(sim, exports, state, out))
-            await _wait_for_output(out, int(total * fraction * 0.9), process)
-            process.send_signal(kill_signal)
-            code, err = await _finish(process)
+            async with reaped(process):  # killed on the way out if an assertion fails first
+                await _wait_for_output(out, int(total * fraction * 0.9), process)
+                process.send_signal(kill_signal)
+                code, err = await _finish(process)
             saved = orjson.loads(state.read_bytes())
             assert any(p["offset"] > 0 for p in saved["parts"].values()), "nothing was checkpointed"
             unacknowledged_bytes.append(out.stat().st_size - saved["sink"]["length"])
@@ -116,9 +118,8 @@ async def test_killed_cli_writing_to_stdout_is_at_least_once(tmp_path):
         total = sum(exports[0].file_size(i) for i in range(3))
         faults.bytes_per_second = total / 3 / 2.0
         process = await _start_cli(_cli_args(sim, exports, state, None), stdout=out)
-        await _wait_for_output(out, total // 3, process)
-        process.kill()
-        await _finish(process)
+        async with reaped(process):  # killed on the way out
+            await _wait_for_output(out, total // 3, process)
         faults.bytes_per_second = None
         # the killed run may have torn its last line: cut it, as a consumer would skip it
         data = out.read_bytes()

@@ -37,6 +37,7 @@ from streamer.records import Checkpoint
 from streamer.sinks.postgres import PostgresSink
 from tests.support.liars import Reply, Script, liar_server
 from tests.support.pg_fixture import postgres_dsn  # noqa: F401  (fixture)
+from tests.support.processes import reaped
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(60)]
 
@@ -251,12 +252,13 @@ async def test_the_cli_rerun_after_sigterm_refuses_a_changed_file_in_one_line(tm
         args = [sys.executable, "-m", "streamer.cli.main", "-q", "urls", server.url("data.jsonl"),
                 "--batch-size", "100", "--state", str(state), "-o", str(out)]
         process = await asyncio.create_subprocess_exec(*args, stderr=asyncio.subprocess.PIPE)
-        deadline = time.monotonic() + 20
-        while not (out.exists() and out.stat().st_size >= CUT - 2100):
-            assert time.monotonic() < deadline and process.returncode is None, "the first run never got going"
-            await asyncio.sleep(0.05)
-        process.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(process.communicate(), 30)
+        async with reaped(process):  # killed on the way out if an assertion fails first
+            deadline = time.monotonic() + 20
+            while not (out.exists() and out.stat().st_size >= CUT - 2100):
+                assert time.monotonic() < deadline and process.returncode is None, "the first run never got going"
+                await asyncio.sleep(0.05)
+            process.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(process.communicate(), 30)
         assert process.returncode != 0
         server.files["data.jsonl"] = Script(V2, (Reply(headers=_validators(LM2)),))
         server._count.clear()
