@@ -121,3 +121,47 @@ def test_redact_url_keeps_the_empty_authority_of_a_file_url() -> None:
     assert redact_url("sqlite:///x@y/out.db") == "sqlite:///x@y/out.db"
     assert redact_url("file:///data/part.csv?token=abc") == "file:///data/part.csv?…"
     assert redact_url("dir:relative/out") == "dir:relative/out"
+
+
+def test_error_messages_are_one_line_and_bounded() -> None:
+    assert error_message_of(b"Service\r\nUnavailable\n\n  try later\n") == ("Service Unavailable try later", None)
+    assert error_message_of(b'{"message":"bad\\ninput\\tfield"}') == ("bad input field", None)
+    html = b"<html><head><title>\n  502 Bad\n Gateway </title></head><body>...</body></html>"
+    assert error_message_of(html) == ("502 Bad Gateway", None)
+    long, _ = error_message_of(b"word " * 10_000)
+    assert long is not None and len(long) == 300 and "\n" not in long
+    assert error_message_of(b"  \n ") == (None, None)
+
+
+async def test_an_error_answer_is_read_only_up_to_its_cap_and_its_message_is_one_line() -> None:
+    """A 500 whose body is 8 MB of text: the error is raised after reading 64 KiB, not the page."""
+    from aiohttp import web
+
+    from streamer.errors import HTTPError
+    from streamer.http.responses import MAX_ERROR_BODY, raise_for_response
+    from tests.support.local_server import serve_locally
+
+    sent = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=418)
+        await response.prepare(request)
+        try:
+            for _ in range(128):
+                await response.write(b"line of an error page\n" * 3000)  # 66 kB per write
+                sent.append(1)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        return response
+
+    app = web.Application()
+    app.router.add_get("/x", handler)
+    async with serve_locally(app, shutdown_timeout=0.5) as base_url, open_session(HTTPConfig()) as session:
+        async with session.get(f"{base_url}/x") as response:
+            with pytest.raises(HTTPError) as info:
+                await raise_for_response(response, what="part 0")
+            read = response.content.total_bytes
+    message = str(info.value)
+    assert message.startswith("part 0 failed: line of an error page line of an error page") and "\n" not in message
+    assert info.value.status == 418
+    assert read < 4 * MAX_ERROR_BODY, f"read {read} bytes of an error page"

@@ -8,6 +8,7 @@ line and offset; the limiter keeps Mews' 200 per 30 s and waits for the
 
 from __future__ import annotations
 
+import logging
 import secrets
 
 import pytest
@@ -119,12 +120,23 @@ async def test_progress_resets_the_budget_once_then_failures_count_again() -> No
     assert attempts == 4
 
 
-def test_retry_log_lines_name_the_error_type_and_its_message() -> None:
-    from streamer.http.retry import _describe
+async def test_retry_log_lines_name_the_wait_the_error_type_and_its_message(caplog) -> None:
+    from streamer.errors import RetryableHTTPError
+    from streamer.http.retry import RetryPolicy
 
-    assert _describe(ValueError("bad gateway")) == "ValueError: bad gateway"
-    assert _describe(TimeoutError()) == "TimeoutError: TimeoutError"  # an empty message shows the type
-    assert _describe(None) == "an unknown failure"
+    failures = iter([TimeoutError(), RetryableHTTPError("busy", status=503, retry_after=0.04)])
+    seen: list[tuple[str, float]] = []
+    policy = RetryPolicy(max_attempts=5, initial_delay=0.01, max_delay=0.01, jitter=0.0)
+    with caplog.at_level(logging.INFO, logger="streamer.retry"):
+        async for attempt in policy.retrying(on_retry=lambda exc, delay: seen.append((type(exc).__name__, delay))):
+            with attempt:
+                if (failure := next(failures, None)) is not None:
+                    raise failure
+    assert [r.getMessage() for r in caplog.records if r.name == "streamer.retry"] == [
+        "retrying in 0.0s after TimeoutError: TimeoutError",  # an empty message shows the type
+        "retrying in 0.0s after RetryableHTTPError: busy — HTTP 503",
+    ]
+    assert seen == [("TimeoutError", 0.01), ("RetryableHTTPError", 0.04)]
 
 
 def test_secrets_of_six_characters_or_more_are_masked() -> None:

@@ -71,28 +71,49 @@ def retry_after_of(headers: Mapping[str, str], *, now: float | None = None) -> f
     return None
 
 
+MAX_ERROR_BODY = 64 * 1024
+"""Bytes of an error answer read for its message: a misbehaving server's 1 GB error page stays on the wire."""
+MAX_MESSAGE = 300
 _HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 
 def error_message_of(body: bytes) -> tuple[str | None, object]:
-    """The vendor's human message and details from a JSON or XML error body."""
+    """The vendor's human message and details from a JSON or XML error body, as one line.
+
+    Errors are one line each (a log line, a CLI's last word): a message is cut to
+    ``MAX_MESSAGE`` characters with its runs of whitespace, newlines included, made one space.
+    """
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError:
         text = body.decode("utf-8", "replace").strip()
         if text.startswith("<") and "<Message>" in text:  # S3-style XML error
-            message = text.split("<Message>", 1)[1].split("</Message>", 1)[0]
-            return message, None
+            return one_line(text.split("<Message>", 1)[1].split("</Message>", 1)[0]), None
         if text[:512].lower().lstrip().startswith(("<!doctype html", "<html")) or "<body" in text[:2048].lower():
             title = _HTML_TITLE.search(text)  # an error page: its title, never the page
-            return (" ".join(html.unescape(title.group(1)).split())[:200] if title else "an HTML page"), None
-        return (text[:300] or None), None
+            return (one_line(html.unescape(title.group(1))) if title else "an HTML page"), None
+        return one_line(text), None
     if isinstance(doc, dict):
         for key in ("Message", "message", "detail", "title", "error", "error_description"):
             if isinstance(doc.get(key), str):
                 details = doc.get("Details") or doc.get("details") or doc.get("invalidFields")
-                return doc[key], details
+                return one_line(doc[key]), details
     return None, doc
+
+
+def one_line(text: str, limit: int = MAX_MESSAGE) -> str | None:
+    """``text`` as one line of at most ``limit`` characters (``None`` if blank)."""
+    return " ".join(text[: limit * 2].split())[:limit] or None
+
+
+async def read_error_body(response: aiohttp.ClientResponse) -> bytes:
+    """The first ``MAX_ERROR_BODY`` bytes of an error answer (its message is at the start)."""
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(MAX_ERROR_BODY):
+        body += chunk
+        if len(body) >= MAX_ERROR_BODY:
+            break
+    return bytes(body[:MAX_ERROR_BODY])
 
 
 async def raise_for_response(
@@ -109,7 +130,7 @@ async def raise_for_response(
     status = response.status
     if 200 <= status < 300:
         return
-    body = await response.read()
+    body = await read_error_body(response)
     message, details = error_message_of(body)
     kwargs = dict(
         status=status,

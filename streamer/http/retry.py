@@ -65,7 +65,7 @@ class RetryPolicy:
         # is counted here and ``stop`` only reads the count.
         def wait(state: tenacity.RetryCallState) -> float:
             failures = budget.record_failure()
-            hint = getattr(state.outcome.exception(), "retry_after", None) if state.outcome else None
+            hint = getattr(_failure(state), "retry_after", None)
             if hint is not None:
                 return min(float(hint), self.max_retry_after)
             return self.backoff(failures)
@@ -74,11 +74,10 @@ class RetryPolicy:
             return budget.failures >= self.max_attempts
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            delay = state.next_action.sleep if state.next_action else 0.0
-            if on_retry is not None and exc is not None:
+            exc, delay = _failure(state), state.next_action.sleep  # type: ignore[union-attr]  # set by now
+            if on_retry is not None:
                 on_retry(exc, delay)
-            log.info("retrying in %.1fs after %s", delay, _describe(exc))
+            log.info("retrying in %.1fs after %s: %s", delay, type(exc).__name__, str(exc) or type(exc).__name__)
 
         return tenacity.AsyncRetrying(
             retry=tenacity.retry_if_exception(
@@ -96,7 +95,8 @@ class _ProgressBudget:
 
     def __init__(self, progress: Callable[[], int] | None) -> None:
         self._progress = progress
-        self._mark = progress() if progress else 0
+        self._mark: int | None = None
+        """The progress at the last failure (the first failure resets a count that is 0 anyway)."""
         self.failures = 0
 
     def record_failure(self) -> int:
@@ -109,8 +109,13 @@ class _ProgressBudget:
         return self.failures
 
 
-def _describe(exc: BaseException | None) -> str:
-    if exc is None:
-        return "an unknown failure"
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"
+def _failure(state: tenacity.RetryCallState) -> BaseException:
+    """The exception of the attempt that just failed.
+
+    tenacity calls ``wait`` and ``before_sleep`` only after an attempt failed
+    with an exception ``retry`` accepted, so there is always one.
+    """
+    assert state.outcome is not None
+    exc = state.outcome.exception()
+    assert exc is not None
+    return exc

@@ -17,7 +17,7 @@ import orjson
 
 from streamer.errors import HTTPError, RetryableHTTPError
 from streamer.http.redact import redact_text, redact_url
-from streamer.http.responses import RETRYABLE, request_id_of, retry_after_of
+from streamer.http.responses import RETRYABLE, one_line, read_error_body, request_id_of, retry_after_of
 
 
 def problem_text(problem: Any) -> str | None:
@@ -54,14 +54,14 @@ async def raise_for_problem(response: aiohttp.ClientResponse, *, what: str) -> N
     status = response.status
     if 200 <= status < 300:
         return
-    body = await response.read()
+    body = await read_error_body(response)
     try:
         problem: Any = orjson.loads(body) if body else None
     except orjson.JSONDecodeError:
         problem = None
-    message = problem_text(problem)
+    message = one_line(problem_text(problem) or "", limit=2000)  # every invalid field, on one line
     if message is None and body:
-        message = body[:300].decode("utf-8", "replace").strip() or None
+        message = one_line(body.decode("utf-8", "replace"))
     kwargs: dict[str, Any] = dict(
         status=status,
         request_id=request_id_of(response.headers, problem),
