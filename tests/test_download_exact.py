@@ -296,3 +296,57 @@ async def test_a_url_near_its_expiry_is_re_signed_before_each_resume_and_counted
     assert source.refreshes == 2 and stats.url_refreshes == 2 and part.url_refreshes == 2
     logged = [r.getMessage() for r in caplog.records if "refreshed its signed URL" in r.getMessage()]
     assert logged == [f"{part.name}: refreshed its signed URL"] * 2
+
+
+# ------------------------------------------------------- what a resume refuses
+
+
+async def test_a_resume_answered_with_an_html_media_type_is_refused(tmp_path) -> None:
+    """The HTML guard only looks at a body's start; a 206 labelled text/html is refused by its header."""
+    script = Script(BODY, [Reply(stop=CUT, abort=True), Reply(headers={"Content-Type": "text/html; charset=utf-8"})])
+    with pytest.raises(PartError) as info:
+        await _run(tmp_path, script)
+    assert re.fullmatch(r"part 0 \(.*\): server answered HTTP 206 with an HTML page \(text/html; charset=utf-8\) "
+                        r"instead of jsonl data — http://127\.0\.0\.1:\d+/data\.jsonl", str(info.value)), str(info.value)
+
+
+async def test_a_file_that_changes_after_a_batch_was_delivered_is_refused_not_restarted(tmp_path) -> None:
+    """Restarting from byte 0 would deliver the first batches twice."""
+    script = Script(BODY, [Reply(stop=CUT, abort=True), Reply(headers={"ETag": '"v2"'})])
+    with pytest.raises(PartChangedError) as info:
+        await _run(tmp_path, script, cfg=_config(batch_size=10))
+    assert [h.get("Range") for _, h in info.value.requests] == [None, f"bytes={CUT}-"]
+
+
+def test_a_url_is_re_signed_once_past_its_refresh_point_and_once_per_rejection(monkeypatch) -> None:
+    """The staleness rule on a controlled clock: a 100 s URL is re-signed once more than
+    ``url_refresh_after`` (80 %) of it passed, not at 80 s exactly; a rejection re-signs once."""
+    import types
+
+    from streamer.engine import download
+    from streamer.engine.stats import PartStats, RunStats
+
+    clock = [0.0]
+    monkeypatch.setattr(download, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    signed = []
+
+    async def refresh() -> str:
+        signed.append(clock[0])
+        return f"https://x/{len(signed)}"
+
+    part = types.SimpleNamespace(refresh=refresh, url="https://x/0", url_ttl=100.0, url_issued_at=0.0)
+    fake = types.SimpleNamespace(part=part, _config=StreamConfig(), _must_refresh=False, label="p",
+                                 stats=PartStats(name="p"), _run_stats=RunStats())
+
+    def current_url() -> str:
+        coroutine = download.PartDownload._current_url(fake)  # type: ignore[arg-type]
+        with pytest.raises(StopIteration) as done:
+            coroutine.send(None)  # refresh() never suspends
+        return done.value.value
+
+    for now, url in ((79.9, "https://x/0"), (80.0, "https://x/0"), (80.1, "https://x/1"), (150.0, "https://x/1")):
+        clock[0] = now
+        assert current_url() == url, now
+    fake._must_refresh = True  # a 403 said the URL is dead
+    assert current_url() == "https://x/2" and current_url() == "https://x/2"
+    assert signed == [80.1, 150.0] and fake.stats.url_refreshes == fake._run_stats.url_refreshes == 2

@@ -84,7 +84,8 @@ class PartDownload:
         self._run_stats = run_stats
         self.stats: PartStats = run_stats.part(part.info.key, self.label, part.size, part.records)
         self._start = start
-        self._batches = 0
+        self._delivered = False
+        """Whether a batch of this part went to the sink: a changed file can then no longer be restarted."""
         self._restarts = 0
         self._progress = 0
         """Raw offset after the last failure that was not a trickle: the retry budget's measure."""
@@ -126,7 +127,6 @@ class PartDownload:
             stages.append(HtmlGuard())
         self._chain = ByteChain(stages)
         self._batcher = Batcher(config.batch_size, config.batch_delay)
-        self._eof_without_progress = False
 
     # ----------------------------------------------------------------- driving
 
@@ -166,7 +166,7 @@ class PartDownload:
         except TransferTooSlow:
             raise  # a trickle is no progress, however many bytes it brought
         except PartChangedError as exc:
-            if self._batches or self._restarts >= MAX_RESTARTS or (self._start and self._start.offset):
+            if self._delivered or self._restarts >= MAX_RESTARTS or (self._start and self._start.offset):
                 raise
             self._restarts += 1
             log.warning("%s; nothing of it was delivered yet: restarting from byte 0", exc)
@@ -193,8 +193,7 @@ class PartDownload:
             async with self._open(url, headers) as answer:
                 if answer.status == 416 and offset:
                     identity.check_not_satisfiable(answer.headers, offset)
-                    self._eof_without_progress = True
-                    self._end_of_body(0, None)
+                    self._end_of_body(0, None, without_progress=True)
                     return
                 if why := media_type_error(answer.headers.get("Content-Type", "")):
                     raise PartError(
@@ -262,11 +261,13 @@ class PartDownload:
                     waited = time.monotonic()
                     await self._emit()
                     floor.exclude(time.monotonic() - waited)
-        self._eof_without_progress = self.raw_offset == begin and begin > 0
-        self._end_of_body(body, plan.span)
+        self._end_of_body(body, plan.span, without_progress=self.raw_offset == begin and begin > 0)
 
-    def _end_of_body(self, body: int, span: int | None) -> None:
-        """At a clean end of body: is the part really complete? If not, resume or fail."""
+    def _end_of_body(self, body: int, span: int | None, *, without_progress: bool) -> None:
+        """At a clean end of body: is the part really complete? If not, resume or fail.
+
+        ``without_progress``: a resume that brought no new byte; another one would not either.
+        """
         complete = self._identity.check_end(self.raw_offset, body, span)
         try:
             for data in self._chain.flush():
@@ -276,7 +277,7 @@ class PartDownload:
             truncated = exc
         if complete and truncated is None:
             return
-        if self._eof_without_progress:
+        if without_progress:
             if truncated is not None:
                 raise PartError(
                     self.label, f"{truncated.what} is truncated: it ends inside a member at byte {self.raw_offset}"
@@ -300,7 +301,7 @@ class PartDownload:
             last_modified=self._identity.last_modified,
             length=self._identity.length,
         )
-        self._batches += 1
+        self._delivered = True
         await self._emit_batch(Batch(self._batcher.take(), self.info, checkpoint))
 
 
