@@ -9,6 +9,7 @@ Each test talks to a scripted server on 127.0.0.1 and counts its requests.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -123,14 +124,17 @@ async def test_rebilly_says_which_call_answered_something_that_is_not_json() -> 
             await _rebilly(session, base_url).get_export("exp-1")
 
 
-async def test_rebilly_download_redirect_is_resolved_not_followed_and_carries_no_key() -> None:
+async def test_rebilly_download_redirect_is_resolved_not_followed_and_carries_no_key(caplog) -> None:
     answers = {DOWNLOAD: [(503, {"detail": "busy"}, {"Retry-After": "0"}),
                           (302, b"", {"Location": "/storage/file-1.csv?X-Amz-Signature=abc"})],
                "/storage/file-1.csv": [(200, b"never asked", {})]}
     async with scripted(answers) as (server, base_url, session):
         api = _rebilly(session, base_url)
-        url, headers = await api.resolve_download(api.file_download_url("file-1"))
+        with caplog.at_level(logging.DEBUG, logger="streamer.rebilly"):
+            url, headers = await api.resolve_download(api.file_download_url("file-1"))
     assert (url, headers) == (f"{base_url}/storage/file-1.csv?X-Amz-Signature=abc", {})
+    logged = [r.getMessage() for r in caplog.records if r.name == "streamer.rebilly"]
+    assert logged == [f"file download redirects to {base_url}/storage/file-1.csv?…"]  # the signature redacted
     assert server.count("GET", DOWNLOAD) == 2 and server.count("GET", "/storage/file-1.csv") == 0
     assert all(headers["REB-APIKEY"] == KEY for _, _, headers in server.seen)
 

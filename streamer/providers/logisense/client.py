@@ -77,10 +77,7 @@ class LogisenseClient:
         """The decoded JSON answer; raises :class:`HTTPError` carrying the ``trackingId``."""
         retry_on: tuple[type[BaseException], ...] | None = (RetryableHTTPError,) if method != "GET" else None
         retrying = self.retry.retrying(retry_on=retry_on) if retry_on else self.retry.retrying()
-        async for attempt in retrying:
-            with attempt:
-                return await self._once(method, path, params, json_body)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await retrying(self._once, method, path, params, json_body)
 
     async def _once(
         self, method: str, path: str, params: Mapping[str, Any] | None, json_body: Any

@@ -115,9 +115,7 @@ class MewsClient:
         url = creds.endpoint(resource, action)
         retrying = self.retry.retrying(on_retry=self._retried, retry_on=TRANSIENT_ERRORS)
         try:
-            async for attempt in retrying:
-                with attempt:
-                    return await self._attempt(url, body, what)
+            return await retrying(self._attempt, url, body, what)
         except (aiohttp.ClientError, TimeoutError) as exc:
             # Out of retries on a transport failure: say which call and where, in our error type.
             reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -125,7 +123,6 @@ class MewsClient:
                 redact_text(f"{what} failed after {self.retry.max_attempts} attempts: {reason}"),
                 url=redact_url(url),
             ) from exc
-        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def _attempt(self, url: str, body: bytes, what: str) -> MewsReply:
         await self.limiter.acquire()

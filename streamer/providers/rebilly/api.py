@@ -120,17 +120,17 @@ class RebillyApi:
         the API key never travels to the storage host; a signed URL needs no
         headers, a 200 means the API URL itself is streamed with the key.
         """
-        async for attempt in self._retry.retrying(retry_on=TRANSIENT_ERRORS):
-            with attempt:
-                async with self._session.get(url, headers=self.headers, allow_redirects=False) as response:
-                    if response.status in REDIRECTS and response.headers.get("Location"):
-                        target = urljoin(str(response.url), response.headers["Location"])
-                        log.debug("file download redirects to %s", redact_url(target))
-                        return target, {}
-                    await raise_for_problem(response, what=f"download file {redact_url(url)}")
-                    response.close()  # the engine streams it itself, resumably
-                    return url, self._auth.headers()
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await self._retry.retrying(retry_on=TRANSIENT_ERRORS)(self._resolve_once, url)
+
+    async def _resolve_once(self, url: str) -> tuple[str, dict[str, str]]:
+        async with self._session.get(url, headers=self.headers, allow_redirects=False) as response:
+            if response.status in REDIRECTS and response.headers.get("Location"):
+                target = urljoin(str(response.url), response.headers["Location"])
+                log.debug("file download redirects to %s", redact_url(target))
+                return target, {}
+            await raise_for_problem(response, what=f"download file {redact_url(url)}")
+            response.close()  # the engine streams it itself, resumably
+            return url, self._auth.headers()
 
     # ------------------------------------------------------------ plumbing
 
@@ -150,22 +150,26 @@ class RebillyApi:
         # A POST that may have reached Rebilly (a dropped connection, a 502) is not repeated:
         # it would create a second export.
         retry_on = (RetryableHTTPError,) if method == "POST" else TRANSIENT_ERRORS
-        async for attempt in self._retry.retrying(retry_on=retry_on):
-            with attempt:
-                async with self._session.request(method, url, headers=headers, data=data, params=params) as response:
-                    try:
-                        await raise_for_problem(response, what=what)
-                    except RetryableHTTPError as exc:
-                        if method == "POST" and exc.status not in POST_RETRY_STATUSES:
-                            raise _final(exc) from exc
-                        raise
-                    raw = await response.read()
-                    try:
-                        doc = orjson.loads(raw) if raw else None
-                    except orjson.JSONDecodeError as exc:
-                        raise ExportError(f"{what}: the response is not JSON ({exc})") from None
-                    return response.status, response.headers, doc
-        raise AssertionError("unreachable")  # pragma: no cover
+        retrying = self._retry.retrying(retry_on=retry_on)
+        return await retrying(self._json_once, method, url, what, headers, data, params)
+
+    async def _json_once(
+        self, method: str, url: str, what: str, headers: dict[str, str], data: bytes | None,
+        params: Mapping[str, str] | None,
+    ) -> tuple[int, Mapping[str, str], Any]:
+        async with self._session.request(method, url, headers=headers, data=data, params=params) as response:
+            try:
+                await raise_for_problem(response, what=what)
+            except RetryableHTTPError as exc:
+                if method == "POST" and exc.status not in POST_RETRY_STATUSES:
+                    raise _final(exc) from exc
+                raise
+            raw = await response.read()
+            try:
+                doc = orjson.loads(raw) if raw else None
+            except orjson.JSONDecodeError as exc:
+                raise ExportError(f"{what}: the response is not JSON ({exc})") from None
+            return response.status, response.headers, doc
 
 
 def _final(exc: RetryableHTTPError) -> HTTPError:
