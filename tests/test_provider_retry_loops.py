@@ -149,6 +149,8 @@ async def test_rebilly_download_answered_with_the_bytes_is_streamed_from_the_api
 @pytest.mark.parametrize(("answer", "why"), [
     ((302, b"", {}), r"download file http://127\.0\.0\.1:\d+/organizations/org-1/files/file-1/download failed"),
     ((404, {"detail": "no such file"}, {}), r"download file .* failed: no such file"),
+    ((300, {"detail": "pick one"}, {}), r"download file .* failed: pick one"),  # 3xx but no redirect: not a success
+    ((502, b"Bad Gateway\r\n  nginx\n", {}), r"download file .* failed: Bad Gateway nginx — HTTP 502"),
 ])
 async def test_rebilly_download_without_a_target_or_a_file_is_an_error_naming_the_file(answer, why) -> None:
     async with scripted({DOWNLOAD: [answer]}) as (server, base_url, session):
@@ -156,7 +158,7 @@ async def test_rebilly_download_without_a_target_or_a_file_is_an_error_naming_th
         with pytest.raises(HTTPError) as info:
             await api.resolve_download(api.file_download_url("file-1"))
     assert re.match(why, str(info.value)), str(info.value)
-    assert info.value.status == answer[0] and server.count("GET", DOWNLOAD) == 1
+    assert info.value.status == answer[0] and server.count("GET", DOWNLOAD) == (3 if answer[0] == 502 else 1)
 
 
 # ---------------------------------------------------------------- LogiSense
@@ -226,3 +228,26 @@ async def test_logisense_says_which_call_answered_something_that_is_no_object(bo
             await _logisense(session, base_url).get("x")
     assert re.fullmatch(why, str(info.value).split(" — ")[0]), str(info.value)
     assert info.value.status == 200 and info.value.request_id == "r-1"
+
+
+async def test_rebilly_keeps_every_invalid_field_of_a_problem_on_one_line_up_to_2000_characters() -> None:
+    fields = [{"field": f"field{i:03}", "message": "must be a valid date\nin ISO 8601"} for i in range(80)]
+    problem = {"title": "Invalid data", "invalidFields": fields}
+    async with scripted({EXPORTS: [(422, problem, {})]}) as (_, base_url, session):
+        with pytest.raises(HTTPError) as info:
+            await _rebilly(session, base_url).create_export({"resource": "transactions"})
+    message = str(info.value).split(" — HTTP 422")[0].removeprefix("create data export failed: ")
+    assert len(message) == 2000 and "\n" not in message and "field010: must be a valid date in ISO 8601" in message
+
+
+async def test_logisense_errors_name_the_call_the_url_and_only_the_start_of_a_body() -> None:
+    async with scripted({"/api/x": [(404, {"message": "no such export"}, {})]}) as (_, base_url, session):
+        with pytest.raises(HTTPError) as info:
+            await _logisense(session, base_url).get("x")
+    assert str(info.value).startswith("LogiSense GET x failed: no such export")
+    junk = b"<" + b"x" * 300
+    async with scripted({"/api/x": [(200, junk, {})]}) as (server, base_url, session):
+        with pytest.raises(HTTPError) as info:
+            await _logisense(session, base_url).get("x")
+    assert f"answer is not JSON ({junk[:100]!r})" in str(info.value) and info.value.url == f"{base_url}/api/x"
+    assert server.seen[0][2]["Accept"] == "application/json"

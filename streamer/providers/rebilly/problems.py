@@ -56,7 +56,7 @@ async def raise_for_problem(response: aiohttp.ClientResponse, *, what: str) -> N
         return
     body = await read_error_body(response)
     try:
-        problem: Any = orjson.loads(body) if body else None
+        problem: Any = orjson.loads(body)  # an empty body is no JSON either
     except orjson.JSONDecodeError:
         problem = None
     message = one_line(problem_text(problem) or "", limit=2000)  # every invalid field, on one line
