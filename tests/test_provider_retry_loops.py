@@ -24,6 +24,7 @@ from aiohttp import web
 from streamer.errors import ExportError, HTTPError
 from streamer.http.retry import RetryPolicy
 from streamer.providers.logisense.client import LogisenseClient
+from streamer.providers.mews.client import MewsClient, MewsCredentials
 from streamer.providers.rebilly.api import RebillyApi
 from streamer.providers.rebilly.auth import RebillyAuth
 from tests.support.local_server import serve_locally
@@ -251,3 +252,38 @@ async def test_logisense_errors_name_the_call_the_url_and_only_the_start_of_a_bo
             await _logisense(session, base_url).get("x")
     assert f"answer is not JSON ({junk[:100]!r})" in str(info.value) and info.value.url == f"{base_url}/api/x"
     assert server.seen[0][2]["Accept"] == "application/json"
+
+
+async def test_rebilly_takes_a_created_exports_id_from_location_when_the_body_is_empty() -> None:
+    answers = {EXPORTS: [(201, b"", {"Location": f"{EXPORTS}/exp-9"})]}
+    async with scripted(answers) as (_, base_url, session):
+        created = await _rebilly(session, base_url).create_export({"resource": "transactions"})
+    assert created == {"id": "exp-9"}
+
+
+async def test_rebilly_plain_text_errors_keep_undecodable_bytes_and_no_details() -> None:
+    async with scripted({EXPORTS: [(400, b"\xff bad request", {})]}) as (_, base_url, session):
+        with pytest.raises(HTTPError) as info:
+            await _rebilly(session, base_url).create_export({"resource": "transactions"})
+    assert str(info.value).startswith("create data export failed: \ufffd bad request") and info.value.details is None
+
+
+# --------------------------------------------------------------------- Mews
+
+
+@pytest.mark.parametrize(("answers", "reason"), [
+    ([BREAK], r"ClientPayloadError: .+"),
+    ([(503, b"", {})], r"Mews configuration/get failed — HTTP 503 — url .+"),
+])
+async def test_mews_gives_up_after_its_budget_naming_the_operation_and_the_reason(answers, reason) -> None:
+    path = "/api/connector/v1/configuration/get"
+    async with scripted({path: answers}) as (server, base_url, session):
+        client = MewsClient(MewsCredentials(base_url, "client-token-123456", "access-token-123456"), session, retry=FAST)
+        with pytest.raises(HTTPError) as info:
+            await client.call("configuration", "get")
+    assert server.count("POST", path) == FAST.max_attempts == client.requests
+    message = str(info.value)
+    if answers == [BREAK]:  # a transport error: streamer's own words, with the type of what broke
+        assert re.fullmatch(rf"Mews configuration/get failed after 3 attempts: {reason}", message), message
+    else:  # the server's answer, as raise_for_response words it
+        assert re.fullmatch(reason, message), message

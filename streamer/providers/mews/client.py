@@ -27,7 +27,7 @@ from streamer._version import __version__
 from streamer.errors import ConfigError, HTTPError
 from streamer.http.redact import redact_text, redact_url, register_secret
 from streamer.http.responses import raise_for_response, request_id_of
-from streamer.http.retry import TRANSIENT_ERRORS, RetryPolicy
+from streamer.http.retry import RetryPolicy
 from streamer.providers.mews.limiter import SlidingWindowLimiter, limiter_for
 
 log = logging.getLogger("streamer.mews")
@@ -113,7 +113,7 @@ class MewsClient:
             }
         )
         url = creds.endpoint(resource, action)
-        retrying = self.retry.retrying(on_retry=self._retried, retry_on=TRANSIENT_ERRORS)
+        retrying = self.retry.retrying(on_retry=self._retried)  # on TRANSIENT_ERRORS, the default
         try:
             return await retrying(self._attempt, url, body, what)
         except (aiohttp.ClientError, TimeoutError) as exc:
