@@ -287,3 +287,14 @@ async def test_mews_gives_up_after_its_budget_naming_the_operation_and_the_reaso
         assert re.fullmatch(rf"Mews configuration/get failed after 3 attempts: {reason}", message), message
     else:  # the server's answer, as raise_for_response words it
         assert re.fullmatch(reason, message), message
+
+
+async def test_mews_posts_json_and_quotes_the_request_id() -> None:
+    path = "/api/connector/v1/configuration/get"
+    async with scripted({path: [(200, {"Enterprise": {"Id": "e-1"}}, {"Request-Id": "mews-req-1"})]}) as (
+            server, base_url, session):
+        client = MewsClient(MewsCredentials(base_url, "client-token-123456", "access-token-123456"), session, retry=FAST)
+        reply = await client.call("configuration", "get", {"Limitation": {"Count": 10}})
+    assert reply.body == {"Enterprise": {"Id": "e-1"}} and reply.request_id == "mews-req-1"
+    ((method, _, headers),) = server.seen
+    assert method == "POST" and headers["Content-Type"] == "application/json" and headers["Accept"] == "application/json"
