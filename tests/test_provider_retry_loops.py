@@ -298,3 +298,45 @@ async def test_mews_posts_json_and_quotes_the_request_id() -> None:
     assert reply.body == {"Enterprise": {"Id": "e-1"}} and reply.request_id == "mews-req-1"
     ((method, _, headers),) = server.seen
     assert method == "POST" and headers["Content-Type"] == "application/json" and headers["Accept"] == "application/json"
+
+
+async def test_mews_says_which_operation_answered_something_that_is_not_json() -> None:
+    path = "/api/connector/v1/configuration/get"
+    async with scripted({path: [(200, b"<html>", {"Request-Id": "mews-req-2"})]}) as (_, base_url, session):
+        client = MewsClient(MewsCredentials(base_url, "client-token-123456", "access-token-123456"), session, retry=FAST)
+        with pytest.raises(HTTPError) as info:
+            await client.call("configuration", "get")
+    error = info.value
+    assert str(error).startswith("Mews configuration/get returned a body that is not JSON (6 bytes)")
+    assert (error.status, error.request_id) == (200, "mews-req-2")
+
+
+async def test_mews_giving_up_on_a_timeout_names_the_error_type_and_the_redacted_url() -> None:
+    """A total timeout is an exception without a message: its type is the reason."""
+    import asyncio
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(2)
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_post("/api/connector/v1/configuration/get", slow)
+    async with serve_locally(app, shutdown_timeout=0.1) as base_url, aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=0.2)) as session:
+        client = MewsClient(MewsCredentials(base_url, "client-token-123456", "access-token-123456"), session,
+                            retry=RetryPolicy(max_attempts=2, initial_delay=0.0, max_delay=0.0, jitter=0.0))
+        with pytest.raises(HTTPError) as info:
+            await client.call("configuration", "get")
+    assert str(info.value).startswith("Mews configuration/get failed after 2 attempts: TimeoutError"), str(info.value)
+    assert info.value.url == f"{base_url}/api/connector/v1/configuration/get"
+
+
+async def test_rebilly_quotes_a_request_id_given_in_the_problem_and_says_nothing_more_than_failed_for_an_empty_error() -> None:
+    async with scripted({EXPORTS: [(409, {"detail": "conflict", "requestId": "rb-77"}, {})]}) as (_, base_url, session):
+        with pytest.raises(HTTPError) as info:
+            await _rebilly(session, base_url).create_export({"resource": "transactions"})
+    assert info.value.request_id == "rb-77"
+    async with scripted({EXPORTS: [(400, b"", {})]}) as (_, base_url, session):
+        with pytest.raises(HTTPError) as info:
+            await _rebilly(session, base_url).create_export({"resource": "transactions"})
+    assert str(info.value).startswith("create data export failed — HTTP 400"), str(info.value)
