@@ -327,7 +327,7 @@ async def test_mews_giving_up_on_a_timeout_names_the_error_type_and_the_redacted
                             retry=RetryPolicy(max_attempts=2, initial_delay=0.0, max_delay=0.0, jitter=0.0))
         with pytest.raises(HTTPError) as info:
             await client.call("configuration", "get")
-    assert str(info.value).startswith("Mews configuration/get failed after 2 attempts: TimeoutError"), str(info.value)
+    assert re.fullmatch(r"Mews configuration/get failed after 2 attempts: TimeoutError — url http://\S+", str(info.value)), str(info.value)
     assert info.value.url == f"{base_url}/api/connector/v1/configuration/get"
 
 
