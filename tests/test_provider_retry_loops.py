@@ -9,6 +9,7 @@ Each test talks to a scripted server on 127.0.0.1 and counts its requests.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -86,7 +87,7 @@ async def test_rebilly_retries_a_post_only_when_the_server_certainly_did_not_act
     async with scripted(answers) as (server, base_url, session):
         created = await _rebilly(session, base_url).create_export({"resource": "transactions"})
     assert created["id"] == "exp-1" and server.count("POST", EXPORTS) == 2
-    ((_, _, first), _) = [s for s in server.seen]
+    (_, _, first), _ = server.seen
     assert first["Content-Type"] == "application/json" and first["REB-APIKEY"] == KEY
 
 
@@ -271,6 +272,10 @@ async def test_rebilly_plain_text_errors_keep_undecodable_bytes_and_no_details()
 # --------------------------------------------------------------------- Mews
 
 
+def _mews(session: aiohttp.ClientSession, base_url: str, retry: RetryPolicy = FAST) -> MewsClient:
+    return MewsClient(MewsCredentials(base_url, "client-token-123456", "access-token-123456"), session, retry=retry)
+
+
 @pytest.mark.parametrize(("answers", "reason"), [
     ([BREAK], r"ClientPayloadError: .+"),
     ([(503, b"", {})], r"Mews configuration/get failed — HTTP 503 — url .+"),
@@ -278,7 +283,7 @@ async def test_rebilly_plain_text_errors_keep_undecodable_bytes_and_no_details()
 async def test_mews_gives_up_after_its_budget_naming_the_operation_and_the_reason(answers, reason) -> None:
     path = "/api/connector/v1/configuration/get"
     async with scripted({path: answers}) as (server, base_url, session):
-        client = MewsClient(MewsCredentials(base_url, "client-token-123456", "access-token-123456"), session, retry=FAST)
+        client = _mews(session, base_url)
         with pytest.raises(HTTPError) as info:
             await client.call("configuration", "get")
     assert server.count("POST", path) == FAST.max_attempts == client.requests
@@ -293,7 +298,7 @@ async def test_mews_posts_json_and_quotes_the_request_id() -> None:
     path = "/api/connector/v1/configuration/get"
     async with scripted({path: [(200, {"Enterprise": {"Id": "e-1"}}, {"Request-Id": "mews-req-1"})]}) as (
             server, base_url, session):
-        client = MewsClient(MewsCredentials(base_url, "client-token-123456", "access-token-123456"), session, retry=FAST)
+        client = _mews(session, base_url)
         reply = await client.call("configuration", "get", {"Limitation": {"Count": 10}})
     assert reply.body == {"Enterprise": {"Id": "e-1"}} and reply.request_id == "mews-req-1"
     ((method, _, headers),) = server.seen
@@ -303,7 +308,7 @@ async def test_mews_posts_json_and_quotes_the_request_id() -> None:
 async def test_mews_says_which_operation_answered_something_that_is_not_json() -> None:
     path = "/api/connector/v1/configuration/get"
     async with scripted({path: [(200, b"<html>", {"Request-Id": "mews-req-2"})]}) as (_, base_url, session):
-        client = MewsClient(MewsCredentials(base_url, "client-token-123456", "access-token-123456"), session, retry=FAST)
+        client = _mews(session, base_url)
         with pytest.raises(HTTPError) as info:
             await client.call("configuration", "get")
     error = info.value
@@ -313,8 +318,6 @@ async def test_mews_says_which_operation_answered_something_that_is_not_json() -
 
 async def test_mews_giving_up_on_a_timeout_names_the_error_type_and_the_redacted_url() -> None:
     """A total timeout is an exception without a message: its type is the reason."""
-    import asyncio
-
     async def slow(request: web.Request) -> web.Response:
         await asyncio.sleep(2)
         return web.json_response({})
@@ -323,8 +326,7 @@ async def test_mews_giving_up_on_a_timeout_names_the_error_type_and_the_redacted
     app.router.add_post("/api/connector/v1/configuration/get", slow)
     async with serve_locally(app, shutdown_timeout=0.1) as base_url, aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=0.2)) as session:
-        client = MewsClient(MewsCredentials(base_url, "client-token-123456", "access-token-123456"), session,
-                            retry=RetryPolicy(max_attempts=2, initial_delay=0.0, max_delay=0.0, jitter=0.0))
+        client = _mews(session, base_url, RetryPolicy(max_attempts=2, initial_delay=0.0, max_delay=0.0, jitter=0.0))
         with pytest.raises(HTTPError) as info:
             await client.call("configuration", "get")
     assert re.fullmatch(r"Mews configuration/get failed after 2 attempts: TimeoutError — url http://\S+", str(info.value)), str(info.value)

@@ -20,6 +20,10 @@ from streamer.http.redact import redact_text, redact_url
 from streamer.http.responses import RETRYABLE, one_line, read_error_body, request_id_of, retry_after_of
 
 
+MAX_PROBLEM_TEXT = 2000
+"""A problem's message with every invalid field it lists, on one line, is cut here (a plain message at 300)."""
+
+
 def problem_text(problem: Any) -> str | None:
     """``title: detail [type] — invalid fields: a: why; b: why`` from a problem object."""
     if not isinstance(problem, dict):
@@ -59,7 +63,7 @@ async def raise_for_problem(response: aiohttp.ClientResponse, *, what: str) -> N
         problem: Any = orjson.loads(body)  # an empty body is no JSON either
     except orjson.JSONDecodeError:
         problem = None
-    message = one_line(problem_text(problem) or "", limit=2000)  # every invalid field, on one line
+    message = one_line(problem_text(problem) or "", limit=MAX_PROBLEM_TEXT)
     if message is None and body:
         message = one_line(body.decode("utf-8", "replace"))
     kwargs: dict[str, Any] = dict(
