@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,23 @@ async def test_coordinator_stopped_and_rerun_delivers_the_rest_once(sim: Simulat
     assert duplicates(ids) == [] and sorted(ids) == sorted(export.ids())
     assert all(p.done for p in second.parts.values()) and len(second.parts) == PARTS
     assert second.records < RECORDS  # the rerun streamed only what the first run had not committed
+
+
+def test_a_killed_local_worker_keeps_its_slot_however_short_dasks_lost_worker_timeout() -> None:
+    """Dask closes a lost worker's nanny when no worker of its name is back within
+    ``lost-worker-timeout``; our nannies restart their worker themselves, so the cluster
+    ``connect`` starts must not drop the slot (here the timer fires before the restart ends)."""
+    import dask
+
+    from streamer.distributed import connect
+
+    with dask.config.set({"distributed.deploy.lost-worker-timeout": "0.1s"}), connect(workers=1) as client:
+        client.wait_for_workers(1, timeout=30)
+        os.kill(next(iter(_pids(client).values())), signal.SIGKILL)
+        time.sleep(1.5)  # the death is seen and its timer has fired
+        client.wait_for_workers(1, timeout=30)
+        assert list(client.cluster.workers) == [0]
+        assert client.submit(abs, -3).result(timeout=30) == 3
 
 
 async def test_an_asynchronous_client_on_this_event_loop(sim: Simulator, client: Any, tmp_path: Path) -> None:

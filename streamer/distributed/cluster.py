@@ -8,6 +8,13 @@ from typing import Any
 
 from streamer.errors import ConfigError
 
+# How long a LocalCluster waits for a lost worker's name to re-register before it closes that
+# worker's nanny for good.  Dask's 15 s default races the nanny's own restart: a worker killed
+# twice within 15 s loses its slot when the first death's timer fires during the second restart
+# (seen in CI: one of two workers gone for the rest of the run).  Our nannies live in this
+# process and restart their worker themselves, so the timer only ever removes a healthy slot.
+_LOST_WORKER_TIMEOUT = "1 day"
+
 
 def _distributed() -> Any:
     try:
@@ -46,14 +53,17 @@ def connect(
     assert workers is not None
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, not {workers}")
-    cluster = distributed.LocalCluster(
-        n_workers=workers,
-        threads_per_worker=threads_per_worker,
-        processes=True,
-        host="127.0.0.1",
-        scheduler_port=0,
-        dashboard_address="127.0.0.1:0",
-        env=dict(env or {}),
-    )
-    with cluster, distributed.Client(cluster) as client:
-        yield client
+    import dask  # installed with distributed
+
+    with dask.config.set({"distributed.deploy.lost-worker-timeout": _LOST_WORKER_TIMEOUT}):
+        cluster = distributed.LocalCluster(
+            n_workers=workers,
+            threads_per_worker=threads_per_worker,
+            processes=True,
+            host="127.0.0.1",
+            scheduler_port=0,
+            dashboard_address="127.0.0.1:0",
+            env=dict(env or {}),
+        )
+        with cluster, distributed.Client(cluster) as client:
+            yield client
