@@ -148,6 +148,12 @@ class ExportFailedError(ExportError):
     """The vendor says the export itself failed: it has no files to stream."""
 
 
+def describe_exception(exc: BaseException) -> str:
+    """``Type: message`` of a foreign exception for a one-line error, the type alone when the message
+    is empty (``TimeoutError()`` says nothing else)."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
 def json_type(value: Any) -> str:
     """The JSON name of a decoded value's type, for messages ("array", not "list")."""
     if value is None:

@@ -441,3 +441,12 @@ def test_min_rate_options_reach_the_engine(args: list[str], expected: tuple[int,
 def test_html_entities_in_an_error_page_title_are_decoded(server: Server, tmp_path: Path) -> None:
     line = one_line(streamer("urls", f"{server.base}/escaped.jsonl", cwd=tmp_path), 1)
     assert "Tom & Jerry's CDN" in line and "&amp;" not in line
+
+
+def test_an_unexpected_exception_is_one_line_with_its_type_and_its_message_if_it_has_one() -> None:
+    from streamer.cli.execute import describe_failure
+
+    assert describe_failure(TimeoutError()) == "internal error: TimeoutError (run with -vv for the traceback)"
+    assert describe_failure(ValueError("bad\n  value")) == (
+        "internal error: ValueError: bad value (run with -vv for the traceback)"
+    )

@@ -133,7 +133,7 @@ async def test_retry_log_lines_name_the_wait_the_error_type_and_its_message(capl
                 if (failure := next(failures, None)) is not None:
                     raise failure
     assert [r.getMessage() for r in caplog.records if r.name == "streamer.retry"] == [
-        "retrying in 0.0s after TimeoutError: TimeoutError",  # an empty message shows the type
+        "retrying in 0.0s after TimeoutError",  # an empty message: the type alone
         "retrying in 0.0s after RetryableHTTPError: busy — HTTP 503",
     ]
     assert seen == [("TimeoutError", 0.01), ("RetryableHTTPError", 0.04)]

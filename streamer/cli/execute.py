@@ -179,7 +179,7 @@ def fail(exc: BaseException) -> NoReturn:
 
 def describe_failure(exc: BaseException) -> str:
     """One line (redacted) for any exception that ended a command."""
-    from streamer.errors import StreamerError
+    from streamer.errors import StreamerError, describe_exception
     from streamer.http.redact import redact_text
 
     if isinstance(exc, StreamerError):
@@ -188,7 +188,7 @@ def describe_failure(exc: BaseException) -> str:
         where = f": {exc.filename}" if exc.filename else ""
         text = f"error: {exc.strerror}{where}"
     else:
-        text = f"internal error: {type(exc).__name__}: {exc} (run with -vv for the traceback)"
+        text = f"internal error: {describe_exception(exc)} (run with -vv for the traceback)"
     return " ".join(line.strip() for line in redact_text(text).splitlines() if line.strip())
 
 

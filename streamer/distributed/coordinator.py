@@ -40,7 +40,7 @@ from streamer.engine.config import StreamConfig
 from streamer.engine.runner import ProgressHook
 from streamer.engine.runner import _first_error as first_error
 from streamer.engine.stats import RunStats
-from streamer.errors import ConfigError, StreamerError
+from streamer.errors import ConfigError, StreamerError, describe_exception
 from streamer.http.session import open_session
 from streamer.providers.base import Source
 from streamer.records import Checkpoint, Part
@@ -219,7 +219,7 @@ async def _failure(key: str, future: Any, calls: _Calls) -> StreamerError:
             f"part {key}: every worker that ran it died (distributed.scheduler.allowed-failures); "
             "the sink keeps what was committed: rerun to resume"
         )
-    return ClusterPartError(f"part {key}: {type(exc).__name__}: {exc}")
+    return ClusterPartError(f"part {key}: {describe_exception(exc)}")
 
 
 async def _tick(on_progress: ProgressHook, stats: RunStats, interval: float) -> None:

@@ -47,7 +47,15 @@ from streamer.engine.config import StreamConfig
 from streamer.engine.rate import RateFloor, TransferTooSlow
 from streamer.engine.stats import PartStats, RunStats
 from streamer.engine.validation import BodyPlan, FileIdentity, IncompleteBody, media_type_error
-from streamer.errors import HTTPError, PartChangedError, PartError, SizeMismatchError, StreamerError, URLExpiredError
+from streamer.errors import (
+    HTTPError,
+    PartChangedError,
+    PartError,
+    SizeMismatchError,
+    StreamerError,
+    URLExpiredError,
+    describe_exception,
+)
 from streamer.http.retry import TRANSIENT_ERRORS
 from streamer.records import Batch, Checkpoint, Part
 from streamer.state.scrub import scrub_text
@@ -317,4 +325,4 @@ def _short(exc: BaseException) -> str:
         return str(exc).removeprefix(f"{exc.part}: ")  # the log line names the part already
     if isinstance(exc, HTTPError):
         return str(exc)
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return describe_exception(exc)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import aiohttp
 import tenacity
 
-from streamer.errors import RetryableHTTPError
+from streamer.errors import RetryableHTTPError, describe_exception
 
 log = logging.getLogger("streamer.retry")
 
@@ -77,7 +77,7 @@ class RetryPolicy:
             exc, delay = _failure(state), state.next_action.sleep  # type: ignore[union-attr]  # set by now
             if on_retry is not None:
                 on_retry(exc, delay)
-            log.info("retrying in %.1fs after %s: %s", delay, type(exc).__name__, str(exc) or type(exc).__name__)
+            log.info("retrying in %.1fs after %s", delay, describe_exception(exc))
 
         return tenacity.AsyncRetrying(
             retry=tenacity.retry_if_exception(

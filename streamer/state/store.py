@@ -36,7 +36,7 @@ from typing import Any, Protocol, cast, runtime_checkable
 
 import anyio.to_thread
 
-from streamer.errors import StreamerError
+from streamer.errors import StreamerError, describe_exception
 from streamer.records import Checkpoint
 from streamer.sinks.base import Sink, capabilities_of
 from streamer.state.scrub import scrub, scrub_text
@@ -326,7 +326,7 @@ class BaseStateStore:
             status = "interrupted" if cancelled else "failed"
         self.run = {**self.run, "status": status, "finished_at": _utc_now()}
         if error is not None and status == "failed":
-            self.run["error"] = f"{type(error).__name__}: {error}"[:2000]
+            self.run["error"] = describe_exception(error)[:2000]
         self._dirty = True
         try:
             await self.flush()

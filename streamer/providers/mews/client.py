@@ -24,7 +24,7 @@ import aiohttp
 import orjson
 
 from streamer._version import __version__
-from streamer.errors import ConfigError, HTTPError
+from streamer.errors import ConfigError, HTTPError, describe_exception
 from streamer.http.redact import redact_text, redact_url, register_secret
 from streamer.http.responses import raise_for_response, request_id_of
 from streamer.http.retry import RetryPolicy
@@ -118,7 +118,7 @@ class MewsClient:
             return await retrying(self._attempt, url, body, what)
         except (aiohttp.ClientError, TimeoutError) as exc:
             # Out of retries on a transport failure: say which call and where, in our error type.
-            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            reason = describe_exception(exc)
             raise HTTPError(
                 redact_text(f"{what} failed after {self.retry.max_attempts} attempts: {reason}"),
                 url=redact_url(url),
